@@ -1,0 +1,119 @@
+"""The `vsr` command line: parse, call the library, report. Errors become one line, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from vsr import __version__
+from vsr.errors import VsrError
+from vsr.io.writer import EncoderSettings
+
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+
+
+class FriendlyGroup(click.Group):
+    """Turns VsrError and Ctrl-C into a one-line message and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except VsrError as error:
+            click.echo(f"vsr: error: {error}", err=True)
+            ctx.exit(EXIT_ERROR)
+        except KeyboardInterrupt:
+            click.echo("vsr: interrupted; nothing was written to the output", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=FriendlyGroup)
+@click.version_option(__version__, prog_name="vsr")
+def cli() -> None:
+    """Temporal video super-resolution."""
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Video file (.mp4, .mkv, .mov, .webm, ...) or, without a video extension, a folder of PNGs.")
+@click.option("--model", "model_name", default=None, help="Model name (see `vsr models`).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights file to load instead.")
+@click.option("--scale", type=int, default=None, help="Upscaling factor (default: the model's).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--chunk", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Frames per inference window (memory grows with it).")
+@click.option("--codec", default=None, help="Encoder: libx264 (default), libx265, libsvtav1, ffv1, h264_nvenc, ...")
+@click.option("--crf", type=int, default=None, help="Constant quality (lower is better; codec default if unset).")
+@click.option("--preset", default=None, help="Encoder speed preset (codec default if unset).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(input_path: Path, output: Path, model_name: str | None, weights: Path | None, scale: int | None,
+        device: str, chunk: int, codec: str | None, crf: int | None, preset: str | None, overwrite: bool,
+        quiet: bool) -> None:
+    """Upscale INPUT (a video file or a folder of PNG frames) into OUTPUT."""
+    from vsr.models.zoo import DEFAULT_MODEL, build_model
+    from vsr.pipeline.job import pick_device, upscale_video
+
+    if device == "cuda":
+        _require_cuda()
+    model = build_model(model_name or DEFAULT_MODEL, scale, weights)
+    report = upscale_video(input_path, output, model, pick_device(device), chunk=chunk,
+                           settings=EncoderSettings(codec, crf, preset), overwrite=overwrite, progress=not quiet)
+    for note in report.notes:
+        click.echo(f"vsr: warning: {note}", err=True)
+    click.echo(f"vsr: {report.frames} frames in {report.seconds:.1f} s ({report.fps:.2f} fps) -> {report.output}")
+
+
+@cli.command()
+def models() -> None:
+    """List the models `vsr run --model` accepts."""
+    from vsr.models.zoo import DEFAULT_MODEL, ZOO
+
+    click.echo(f"{'name':<12} {'scales':<8} {'streams':<8} {'weights':<10} description")
+    for entry in ZOO.values():
+        weights = "bundled" if entry.bundled_weights else ("--weights" if entry.takes_weights else "none")
+        default = " (default)" if entry.name == DEFAULT_MODEL else ""
+        scales = ",".join(map(str, entry.scales))
+        streams = "yes" if entry.streams else "no"
+        click.echo(f"{entry.name:<12} {scales:<8} {streams:<8} {weights:<10} {entry.description}{default}")
+
+
+@cli.command(name="probe")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+def probe_command(input_path: Path) -> None:
+    """Print what INPUT holds: streams, timing, pixel format, colour tags."""
+    from vsr.io.probe import probe
+
+    info = probe(input_path)
+    rate = info.frame_rate
+    lines = [
+        f"file:        {info.path}",
+        f"container:   {info.container}",
+        f"video:       {info.codec} {info.width}x{info.height}, {info.pix_fmt} ({info.bit_depth}-bit)",
+        f"frame rate:  {float(rate):.3f} fps ({rate})",
+        f"time base:   {info.time_base}",
+        f"frames:      {info.frame_count}",
+        f"duration:    {info.duration:.3f} s" if info.duration is not None else "duration:    unknown",
+        "colour:      " + ", ".join(f"{k} {v}" for k, v in info.color.names().items()),
+        f"rotation:    {info.rotation} degrees",
+    ]
+    lines += [f"stream {s.index}:    {s.type} {s.codec}" + (f" [{s.language}]" if s.language else "")
+              for s in info.streams]
+    click.echo("\n".join(lines))
+
+
+def _require_cuda() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise VsrError(None, "--device cuda asked for, but this torch build sees no CUDA GPU")
+
+
+def main() -> None:
+    cli(prog_name="vsr")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

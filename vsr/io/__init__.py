@@ -1,0 +1,1 @@
+"""Everything that touches PyAV lives in this package."""

@@ -1,0 +1,72 @@
+"""Streaming readers: frames one at a time with their timestamps, never the whole video in memory."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+
+from vsr.errors import VsrError
+from vsr.io.colors import assumed_matrix, swscale_matrix, swscale_range
+from vsr.io.frame_folder import list_frames, read_png
+from vsr.io.frames import Frame, VideoInfo
+from vsr.io.probe import open_container
+
+
+class FrameReader:
+    """Iterates over a source's frames; afterwards `problems` lists what went wrong on the way."""
+
+    def __init__(self, info: VideoInfo) -> None:
+        self.info = info
+        self.problems: list[str] = []
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[Frame]:
+        frames = self._folder_frames() if self.info.is_frame_folder else self._video_frames()
+        for frame in frames:
+            self.frames_read += 1
+            yield frame
+
+    def _folder_frames(self) -> Iterator[Frame]:
+        time_base = self.info.time_base
+        for index, path in enumerate(list_frames(Path(self.info.path))):
+            image = read_png(path)
+            if image.shape[:2] != (self.info.height, self.info.width):
+                raise VsrError(path, f"frame is {image.shape[1]}x{image.shape[0]}, the first frame is "
+                                     f"{self.info.width}x{self.info.height}")
+            yield Frame(image, index, time_base)
+
+    def _video_frames(self) -> Iterator[Frame]:
+        path = Path(self.info.path)
+        rgb_format = "rgb48le" if self.info.bit_depth > 8 else "rgb24"
+        matrix = swscale_matrix(assumed_matrix(self.info.color, self.info.height))
+        color_range = swscale_range(self.info.color.range)
+        frame_step = round(1 / (self.info.frame_rate * self.info.time_base)) or 1
+        next_pts = 0
+        with open_container(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for decoded in self._decode_tolerantly(container, stream):
+                pts = decoded.pts if decoded.pts is not None else next_pts
+                next_pts = pts + frame_step
+                image = decoded.to_ndarray(
+                    format=rgb_format, width=self.info.width, height=self.info.height,
+                    src_colorspace=matrix, src_color_range=color_range,
+                )
+                yield Frame(image, pts, Fraction(stream.time_base))
+
+    def _decode_tolerantly(self, container, stream) -> Iterator[av.VideoFrame]:
+        """Decode packet by packet, so that one corrupt packet costs its frames, not the rest of the video."""
+        bad_packets = 0
+        try:
+            for packet in container.demux(stream):
+                try:
+                    yield from packet.decode()
+                except av.error.InvalidDataError:
+                    bad_packets += 1
+        except av.error.FFmpegError as error:
+            self.problems.append(f"reading stopped early ({error.strerror})")
+        if bad_packets:
+            self.problems.append(f"{bad_packets} corrupt packet(s) could not be decoded")

@@ -1,0 +1,26 @@
+"""What the pipeline needs to know about a video super-resolution model.
+
+A model is a torch.nn.Module with `forward(lr) -> sr`: lr is (N, T, 3, H, W) float RGB in [0, 1], sr is
+(N, T, 3, scale*H, scale*W). It declares the facts below as attributes; the pipeline reads them and never
+special-cases a model by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+
+
+class VideoSRModel(Protocol):
+    scale: int
+    # Frames of context on each side that make a chunked window match whole-sequence inference.
+    context_frames: int
+    # Input height and width are padded up to a multiple of this.
+    size_multiple: int
+    # True when the model offers step(frame, state) -> (sr_frame, state) and needs no future frames.
+    streams: bool
+
+    def __call__(self, lr: torch.Tensor) -> torch.Tensor: ...
+
+    def to(self, *args: Any, **kwargs: Any) -> "VideoSRModel": ...

@@ -1,0 +1,75 @@
+"""The models `vsr run --model NAME` knows: one plain table from a name to its constructor and weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from torch import nn
+
+from vsr.errors import VsrError
+from vsr.models.interpolation import BicubicUpscaler, LanczosUpscaler
+from vsr.models.weights import load_state_dict
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    build: Callable[[int], nn.Module]  # scale -> model
+    scales: tuple[int, ...]
+    description: str
+    bundled_weights: Path | None = None  # inside vsr/weights/
+    takes_weights: bool = False
+
+    @property
+    def streams(self) -> bool:
+        return bool(self.build(self.scales[0]).streams)
+
+
+ZOO: dict[str, ModelEntry] = {
+    "bicubic": ModelEntry("bicubic", BicubicUpscaler, (2, 3, 4), "bicubic interpolation (baseline)"),
+    "lanczos": ModelEntry("lanczos", LanczosUpscaler, (2, 3, 4), "Lanczos-3 interpolation (baseline)"),
+}
+DEFAULT_MODEL = "bicubic"
+
+
+def build_model(name: str, scale: int | None = None, weights: str | Path | None = None) -> nn.Module:
+    """The named model at `scale` (its first scale when None), with bundled or given weights loaded."""
+    if name not in ZOO:
+        raise VsrError(None, f"unknown model '{name}'; `vsr models` lists them: {', '.join(ZOO)}")
+    entry = ZOO[name]
+    scale = entry.scales[-1] if scale is None else scale
+    if scale not in entry.scales:
+        raise VsrError(None, f"model {name} upscales by {', '.join(map(str, entry.scales))}, not {scale}")
+    model = entry.build(scale)
+    weights_path = Path(weights) if weights else entry.bundled_weights
+    if weights_path is not None:
+        state = load_state_dict(weights_path)  # validate the file before judging the model
+        if not entry.takes_weights:
+            raise VsrError(weights_path, f"model {name} has no weights to load")
+        load_into(model, state, weights_path)
+    return model.eval()
+
+
+def load_into(model: nn.Module, state: dict, path: Path) -> None:
+    """Strict loading, with the mismatched keys named rather than a wall of text."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise VsrError(path, "weights do not fit the model: "
+                             f"missing {_few(missing)}; unexpected {_few(unexpected)}")
+    wrong = [k for k in own if own[k].shape != state[k].shape]
+    if wrong:
+        raise VsrError(path, f"weights do not fit the model: shape differs for {_few(wrong)}")
+    model.load_state_dict(state)
+
+
+def _few(keys: list[str], shown: int = 3) -> str:
+    if not keys:
+        return "none"
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more

@@ -1,0 +1,53 @@
+"""Running a model over a frame sequence: in windows for models that look both ways, step by step for streams."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from vsr.io.frames import Frame
+from vsr.pipeline.tensors import images_to_tensor, pad_to_multiple, tensor_to_images
+from vsr.pipeline.windows import chunk_windows
+
+
+def uses_streaming(model: nn.Module) -> bool:
+    """Recurrent models that stream go frame by frame; per-frame and bidirectional models go by windows."""
+    return bool(getattr(model, "streams", False)) and model.context_frames != 0
+
+
+def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.device, chunk: int = 8,
+                   streaming: bool | None = None) -> Iterator[Frame]:
+    """Output frame i carries input frame i's pts; memory holds one window, whatever the length."""
+    streaming = uses_streaming(model) if streaming is None else streaming
+    with torch.inference_mode():
+        if streaming:
+            yield from _upscale_stepwise(frames, model, device)
+        else:
+            yield from _upscale_windows(frames, model, device, chunk)
+
+
+def _run_model(model: nn.Module, images: list[np.ndarray], device: torch.device) -> list[np.ndarray]:
+    clip, (height, width) = pad_to_multiple(images_to_tensor(images, device), model.size_multiple)
+    sr = model(clip)[..., : height * model.scale, : width * model.scale]
+    return tensor_to_images(sr, images[0].dtype)
+
+
+def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.device,
+                     chunk: int) -> Iterator[Frame]:
+    for window in chunk_windows(frames, chunk, model.context_frames):
+        outputs = _run_model(model, [frame.image for frame in window.items], device)
+        for frame, image in zip(window.core, outputs[window.core_start:window.core_stop]):
+            yield replace(frame, image=image)
+
+
+def _upscale_stepwise(frames: Iterable[Frame], model: nn.Module, device: torch.device) -> Iterator[Frame]:
+    state = None
+    for frame in frames:
+        lr, (height, width) = pad_to_multiple(images_to_tensor([frame.image], device), model.size_multiple)
+        sr, state = model.step(lr[:, 0], state)
+        sr = sr[..., : height * model.scale, : width * model.scale]
+        yield replace(frame, image=tensor_to_images(sr[:, None], frame.image.dtype)[0])

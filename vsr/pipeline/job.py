@@ -1,0 +1,69 @@
+"""One upscaling job from source to destination: the function behind `vsr run` (and later `vsr batch`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from vsr.errors import VsrError
+from vsr.io.destination import check_destination
+from vsr.io.probe import probe
+from vsr.io.reader import FrameReader
+from vsr.io.writer import EncoderSettings, open_writer
+from vsr.pipeline.inference import upscale_frames
+from vsr.pipeline.threads import run_threaded
+
+
+@dataclass
+class JobReport:
+    frames: int
+    seconds: float
+    output: Path
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.device, *, chunk: int = 8,
+                  settings: EncoderSettings = EncoderSettings(), overwrite: bool = False,
+                  progress: bool = True) -> JobReport:
+    """Upscale `source` into `target`; the target appears only if the whole video was written."""
+    info = probe(source)
+    check_destination(target, overwrite, sources=(source,))
+    model = model.to(device)
+    reader = FrameReader(info)
+    writer = open_writer(target, info.width * model.scale, info.height * model.scale, info, settings)
+    started = time.perf_counter()
+    frames = 0
+    bar = tqdm(total=info.frame_count or None, unit="frame", desc=source.name, disable=not progress or None,
+               dynamic_ncols=True, leave=False)
+    try:
+        for frame in run_threaded(reader, partial(upscale_frames, model=model, device=device, chunk=chunk)):
+            writer.write(frame)
+            frames += 1
+            bar.update()
+        if frames == 0:
+            raise VsrError(source, "no frame could be decoded")
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    notes = [f"{source}: {problem}; the output has the {frames} frames that decoded" for problem in reader.problems]
+    notes += [f"{target}: {note}" for note in writer.notes]
+    return JobReport(frames, time.perf_counter() - started, target, notes)

@@ -1,0 +1,37 @@
+"""Conversions between decoded frames (H, W, 3 uint8/uint16) and model tensors (N, T, C, H, W) in [0, 1]."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def images_to_tensor(images: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """(1, T, 3, H, W) float32 in [0, 1]; the integer-to-float step runs on the device."""
+    stacked = np.stack(images)
+    peak = float(np.iinfo(stacked.dtype).max)
+    if stacked.dtype == np.uint16:  # torch has few uint16 kernels
+        stacked = stacked.astype(np.int32)
+    tensor = torch.from_numpy(stacked).to(device, non_blocking=True)
+    return tensor.permute(0, 3, 1, 2).unsqueeze(0).float().div_(peak)
+
+
+def tensor_to_images(video: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
+    """Inverse of images_to_tensor for one clip: (1, T, 3, H, W) -> T arrays (H, W, 3), rounded."""
+    peak = float(np.iinfo(dtype).max)
+    scaled = video[0].clamp(0, 1).mul_(peak).round_()
+    torch_dtype = torch.uint8 if dtype == np.uint8 else torch.int32
+    frames = scaled.to(torch_dtype).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return [frame.astype(dtype, copy=False) for frame in frames]
+
+
+def pad_to_multiple(video: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Replicate-pad H and W up to a multiple; returns the padded clip and the original (H, W)."""
+    height, width = video.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h or pad_w:
+        n, t, c = video.shape[:3]
+        flat = F.pad(video.reshape(n * t, c, height, width), (0, pad_w, 0, pad_h), mode="replicate")
+        video = flat.reshape(n, t, c, height + pad_h, width + pad_w)
+    return video, (height, width)

@@ -28,6 +28,8 @@ class FrameReader:
         for frame in frames:
             self.frames_read += 1
             yield frame
+        if self.frames_read < self.info.frame_count - 1:  # -1: counts estimated from the duration may round up
+            self.problems.append(f"only {self.frames_read} of the {self.info.frame_count} frames announced decoded")
 
     def _folder_frames(self) -> Iterator[Frame]:
         time_base = self.info.time_base
@@ -62,11 +64,14 @@ class FrameReader:
         bad_packets = 0
         try:
             for packet in container.demux(stream):
+                bad_packets += packet.is_corrupt
                 try:
-                    yield from packet.decode()
+                    for frame in packet.decode():
+                        bad_packets += frame.is_corrupt
+                        yield frame
                 except av.error.InvalidDataError:
                     bad_packets += 1
         except av.error.FFmpegError as error:
             self.problems.append(f"reading stopped early ({error.strerror})")
         if bad_packets:
-            self.problems.append(f"{bad_packets} corrupt packet(s) could not be decoded")
+            self.problems.append(f"{bad_packets} corrupt packet(s) or frame(s) met while decoding")

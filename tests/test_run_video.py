@@ -1,0 +1,169 @@
+"""`vsr run` end to end on clips made here, checked with ffprobe: sizes, frame times, audio, tags."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ffprobe, frame_times, make_clip, make_frame_folder, needs_ffprobe, stream_of
+
+pytestmark = needs_ffprobe
+
+
+def test_output_is_scaled_with_every_frame_at_its_time_and_the_audio_kept(tmp_path, run_cli):
+    source = make_clip(tmp_path / "in.mp4", frames=7, width=48, height=32)
+    target = tmp_path / "out.mp4"
+
+    result = run_cli("run", source, "-o", target, "--scale", "2", "--quiet")
+
+    assert result.exit_code == 0, result.output
+    probe = ffprobe(target, "-show_streams")
+    video, audio = stream_of(probe, "video"), stream_of(probe, "audio")
+    assert (video["width"], video["height"]) == (96, 64)
+    assert frame_times(target) == frame_times(source)
+    source_audio = stream_of(ffprobe(source, "-show_streams"), "audio")
+    assert audio["codec_name"] == "aac"
+    assert float(audio["duration"]) == pytest.approx(float(source_audio["duration"]), abs=1e-3)
+    assert "7 frames" in result.output
+
+
+def test_variable_frame_rate_timestamps_survive(tmp_path, run_cli):
+    pts = [0, 40, 90, 100, 180, 200, 333]
+    source = make_clip(tmp_path / "vfr.mkv", pts=pts, time_base=Fraction(1, 1000))
+    target = tmp_path / "vfr_x2.mkv"
+
+    result = run_cli("run", source, "-o", target, "--scale", "2", "--quiet")
+
+    assert result.exit_code == 0, result.output
+    assert frame_times(target) == pytest.approx([p / 1000 for p in pts], abs=1e-6)
+
+
+def test_colour_tags_are_carried_over(tmp_path, run_cli):
+    bt601_full = (6, 2, 6, 6)  # smpte170m matrix, pc range, smpte170m primaries and transfer
+    source = make_clip(tmp_path / "in.mp4", color=bt601_full, audio=False)
+    target = tmp_path / "out.mp4"
+
+    assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+
+    video = stream_of(ffprobe(target, "-show_streams"), "video")
+    assert (video["color_space"], video["color_range"]) == ("smpte170m", "pc")
+    assert (video["color_primaries"], video["color_transfer"]) == ("smpte170m", "smpte170m")
+
+
+def test_colours_survive_the_round_trip(tmp_path, run_cli):
+    source = make_clip(tmp_path / "in.mp4", frames=3, audio=False, color=(1, 1, 1, 1))
+    target = tmp_path / "frames"
+
+    assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+
+    with av.open(str(source)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24", src_colorspace=1)
+    upscaled = cv2.imread(str(target / "frame_000000.png"))[:, :, ::-1]
+    downscaled = cv2.resize(upscaled, first.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(downscaled.astype(int) - first).mean() < 6  # a BT.601/709 mix-up shifts colours far more
+
+
+def test_ten_bit_source_gives_ten_bit_video(tmp_path, run_cli):
+    source = make_clip(tmp_path / "deep.mp4", ten_bit=True, audio=False)
+    target = tmp_path / "deep_x2.mp4"
+
+    assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+
+    assert stream_of(ffprobe(target, "-show_streams"), "video")["pix_fmt"] == "yuv420p10le"
+
+
+def test_rotation_is_kept(tmp_path, run_cli):
+    source = make_clip(tmp_path / "portrait.mp4", rotation=90, audio=False)
+    target = tmp_path / "portrait_x2.mp4"
+
+    assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+
+    video = stream_of(ffprobe(target, "-show_streams"), "video")
+    rotations = [d.get("rotation") for d in video.get("side_data_list", [])]
+    assert 90 in rotations
+    assert (video["width"], video["height"]) == (96, 64)
+
+
+def test_audio_the_container_cannot_hold_is_reencoded_and_said(tmp_path, run_cli):
+    source = make_clip(tmp_path / "in.mp4")  # AAC, which WebM cannot hold
+    target = tmp_path / "out.webm"
+
+    result = run_cli("run", source, "-o", target, "--scale", "2", "--quiet")
+
+    assert result.exit_code == 0, result.output
+    assert "re-encoded to libopus" in result.stderr
+    assert stream_of(ffprobe(target, "-show_streams"), "audio")["codec_name"] == "opus"
+
+
+def test_frame_folder_in_video_out_and_back(tmp_path, run_cli):
+    folder = make_frame_folder(tmp_path / "frames", frames=12)
+    video = tmp_path / "from_frames.mp4"
+    back = tmp_path / "back"
+
+    assert run_cli("run", folder, "-o", video, "--scale", "2", "--quiet").exit_code == 0
+    assert run_cli("run", video, "-o", back, "--scale", "2", "--quiet").exit_code == 0
+
+    assert len(frame_times(video)) == 12
+    assert frame_times(video)[:3] == pytest.approx([0, 0.04, 0.08])  # 25 fps by default
+    written = sorted(back.iterdir())
+    assert len(written) == 12
+    assert cv2.imread(str(written[0])).shape == (24 * 4, 40 * 4, 3)
+
+
+def test_sixteen_bit_frames_stay_sixteen_bit(tmp_path, run_cli):
+    folder = make_frame_folder(tmp_path / "deep", frames=3, deep=True)
+    target = tmp_path / "deep_x2"
+
+    assert run_cli("run", folder, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+
+    image = cv2.imread(str(target / "frame_000000.png"), cv2.IMREAD_UNCHANGED)
+    assert image.dtype == np.uint16 and image.shape == (48, 80, 3)
+    assert image.max() > 255 * 16  # the low bits of a 16-bit source are not thrown away
+
+
+def test_subtitles_are_copied(tmp_path, run_cli):
+    import subprocess
+
+    clip = make_clip(tmp_path / "in.mp4")
+    subtitles = tmp_path / "subs.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:00,200\nhello\n")
+    source = tmp_path / "with_subs.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-i", str(subtitles), "-map", "0", "-map", "1",
+                    "-c", "copy", "-c:s", "srt", str(source)], check=True)
+    target = tmp_path / "out.mkv"
+
+    assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+
+    kinds = sorted(s["codec_type"] for s in ffprobe(target, "-show_streams")["streams"])
+    assert kinds == ["audio", "subtitle", "video"]
+
+
+def test_lanczos_and_scale_three(tmp_path, run_cli):
+    source = make_clip(tmp_path / "in.mp4", width=48, height=32, audio=False)
+    target = tmp_path / "out.mkv"
+
+    assert run_cli("run", source, "-o", target, "--model", "lanczos", "--scale", "3", "--quiet").exit_code == 0
+
+    video = stream_of(ffprobe(target, "-show_streams"), "video")
+    assert (video["width"], video["height"]) == (144, 96)
+
+
+def test_probe_prints_what_the_file_holds(tmp_path, run_cli):
+    source = make_clip(tmp_path / "in.mp4", frames=5, rotation=90)
+
+    result = run_cli("probe", source)
+
+    assert result.exit_code == 0
+    assert "48x32" in result.output and "frames:      5" in result.output
+    assert "matrix bt709" in result.output and "rotation:    90" in result.output
+    assert "audio aac" in result.output
+
+
+def test_models_lists_the_baselines(run_cli):
+    result = run_cli("models")
+    assert result.exit_code == 0
+    assert "bicubic" in result.output and "lanczos" in result.output

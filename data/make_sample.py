@@ -37,15 +37,18 @@ ATTRIBUTION = (
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="source clip (default: %(default)s)")
-    parser.add_argument("--start", type=float, default=7.0, help="start of the segment in seconds (default: %(default)s)")
-    parser.add_argument("--duration", type=float, default=3.0, help="length of the segment in seconds (default: %(default)s)")
+    parser.add_argument("--start", type=float, default=7.0, help="segment start in seconds (default: %(default)s)")
+    parser.add_argument("--duration", type=float, default=3.0, help="segment length in seconds (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output file (default: %(default)s)")
     return parser.parse_args()
 
 
-def cut_video(source: Path, start: float, duration: float) -> tuple[list[av.VideoFrame], Fraction]:
-    """Decode the frames in [start, start + duration) and downscale them to BT.709 yuv420p."""
-    frames = []
+def cut_video(source: Path, start: float, duration: float) -> tuple[list[av.VideoFrame], Fraction, float]:
+    """Decode the frames in [start, start + duration) and downscale them to BT.709 yuv420p.
+
+    Returns the frames, the frame rate and the source timestamp of the first frame.
+    """
+    frames, first_time = [], None
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
@@ -59,6 +62,8 @@ def cut_video(source: Path, start: float, duration: float) -> tuple[list[av.Vide
                 continue
             if index >= first + count:
                 break
+            if first_time is None:
+                first_time = float(frame.time)
             # VP8 is BT.601 limited range (RFC 6386, 9.2). Go through RGB so the
             # matrix really changes to BT.709 rather than only the tag.
             rgb = frame.reformat(
@@ -69,7 +74,7 @@ def cut_video(source: Path, start: float, duration: float) -> tuple[list[av.Vide
             frames.append(yuv)
     if len(frames) != count:
         raise SystemExit(f"expected {count} frames from {start}s, got {len(frames)}")
-    return frames, Fraction(rate)
+    return frames, Fraction(rate), first_time
 
 
 def cut_audio(source: Path, start: float, duration: float) -> tuple[np.ndarray, int, str] | None:
@@ -103,14 +108,14 @@ def cut_audio(source: Path, start: float, duration: float) -> tuple[np.ndarray, 
         return np.ascontiguousarray(audio, dtype=np.float32), rate, stream.codec_context.layout.name
 
 
-def write(output: Path, frames: list[av.VideoFrame], fps: Fraction, audio) -> None:
+def write(output: Path, frames: list[av.VideoFrame], fps: Fraction, audio: tuple[np.ndarray, int, str] | None) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(output), "w", options={"movflags": "+faststart"}) as container:
         container.metadata["comment"] = ATTRIBUTION
         video = container.add_stream("libx264", rate=fps, options={"crf": "18", "preset": "slow"})
         video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        video.codec_context.time_base = 1 / fps
         cc = video.codec_context
+        cc.time_base = 1 / fps
         cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = BT709, BT709, BT709, TV_RANGE
 
         sound = None
@@ -134,8 +139,8 @@ def write(output: Path, frames: list[av.VideoFrame], fps: Fraction, audio) -> No
 
 def main() -> None:
     args = parse_args()
-    frames, fps = cut_video(args.source, args.start, args.duration)
-    audio = cut_audio(args.source, args.start, args.duration)
+    frames, fps, first_time = cut_video(args.source, args.start, args.duration)
+    audio = cut_audio(args.source, first_time, len(frames) / fps)  # same span as the video
     write(args.output, frames, fps, audio)
     print(f"wrote {args.output}: {len(frames)} frames at {fps} fps, {args.output.stat().st_size} bytes")
 

@@ -85,7 +85,10 @@ class VideoFileWriter:
         rgb_source = source.is_frame_folder or source.pix_fmt.startswith(("rgb", "bgr", "gbr"))
         self.color = output_color(source.color, height if rgb_source else source.height)
         self._copier: StreamCopier | None = None
-        self._container = av.open(str(self.temporary), "w")
+        try:
+            self._container = av.open(str(self.temporary), "w")
+        except OSError as error:
+            raise VsrError(target, f"cannot be written ({error.strerror or error})") from None
         try:
             self._stream = self._add_video_stream(codec, width, height, source, settings)
             self._copier = None if source.is_frame_folder else StreamCopier(Path(source.path), self._container)
@@ -118,7 +121,10 @@ class VideoFileWriter:
         picture.pts, picture.time_base = frame.pts, frame.time_base
         picture.colorspace, picture.color_range = self.color.matrix, self.color.range
         picture.color_primaries, picture.color_trc = self.color.primaries, self.color.transfer
-        self._mux_video(self._stream.encode(picture))
+        try:
+            self._mux_video(self._stream.encode(picture))
+        except OSError as error:  # PyAV's errors are OSErrors too: disk full, encoder failure
+            raise VsrError(self.target, f"could not be written ({error.strerror or error})") from None
 
     def _mux_video(self, packets) -> None:
         for packet in packets:
@@ -133,9 +139,9 @@ class VideoFileWriter:
             if self._copier:
                 self._copier.copy_until(None)
             self._container.close()
-        except av.error.FFmpegError as error:
+        except OSError as error:
             self.abort()
-            raise VsrError(self.target, f"could not be written ({error.strerror})") from None
+            raise VsrError(self.target, f"could not be written ({error.strerror or error})") from None
         except BaseException:
             self.abort()
             raise
@@ -163,7 +169,10 @@ class FrameFolderWriter:
     def __init__(self, target: Path) -> None:
         self.target = target
         self.temporary = temporary_sibling(target)
-        self.temporary.mkdir()
+        try:
+            self.temporary.mkdir()
+        except OSError as error:
+            raise VsrError(target, f"cannot be written ({error.strerror})") from None
         self.notes: list[str] = []
         self._count = 0
 

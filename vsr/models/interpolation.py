@@ -23,12 +23,23 @@ class PerFrameUpscaler(nn.Module):
 
 
 class BicubicUpscaler(PerFrameUpscaler):
-    """Bicubic (a = -0.75, as PyTorch and OpenCV) upscaling."""
+    """Bicubic (a = -0.75, as PyTorch and OpenCV) upscaling.
+
+    On uint8 clips it runs PyTorch's integer kernel, twenty times faster on a CPU than the float one, and as
+    FFmpeg's scaler does, rounds between the two passes (within 1/255 of the float result on natural images).
+    """
+
+    integer_pixels = True
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         n, t, c, h, w = lr.shape
-        sr = F.interpolate(lr.reshape(n * t, c, h, w), scale_factor=self.scale, mode="bicubic", align_corners=False)
-        return sr.clamp_(0, 1).reshape(n, t, c, h * self.scale, w * self.scale)
+        frames = lr.reshape(n * t, c, h, w)
+        if lr.dtype == torch.uint8:
+            frames = frames.contiguous(memory_format=torch.channels_last)  # the only layout with a uint8 kernel
+        sr = F.interpolate(frames, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        if sr.is_floating_point():
+            sr = sr.clamp_(0, 1)
+        return sr.reshape(n, t, c, h * self.scale, w * self.scale)
 
 
 def lanczos_taps(in_size: int, scale: int, lobes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,10 +30,16 @@ def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.devi
             yield from _upscale_windows(frames, model, device, chunk)
 
 
+def _model_input(model: nn.Module, images: list[np.ndarray], device: torch.device) -> tuple[torch.Tensor, int, int]:
+    """The clip as the model takes it, padded to its size multiple, and the output size to crop back to."""
+    as_float = not (getattr(model, "integer_pixels", False) and images[0].dtype == np.uint8)
+    clip, (height, width) = pad_to_multiple(images_to_tensor(images, device, as_float), model.size_multiple)
+    return clip, height * model.scale, width * model.scale
+
+
 def _run_model(model: nn.Module, images: list[np.ndarray], device: torch.device) -> list[np.ndarray]:
-    clip, (height, width) = pad_to_multiple(images_to_tensor(images, device), model.size_multiple)
-    sr = model(clip)[..., : height * model.scale, : width * model.scale]
-    return tensor_to_images(sr, images[0].dtype)
+    clip, height, width = _model_input(model, images, device)
+    return tensor_to_images(model(clip)[..., :height, :width], images[0].dtype)
 
 
 def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.device,
@@ -47,7 +53,6 @@ def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.de
 def _upscale_stepwise(frames: Iterable[Frame], model: nn.Module, device: torch.device) -> Iterator[Frame]:
     state = None
     for frame in frames:
-        lr, (height, width) = pad_to_multiple(images_to_tensor([frame.image], device), model.size_multiple)
+        lr, height, width = _model_input(model, [frame.image], device)
         sr, state = model.step(lr[:, 0], state)
-        sr = sr[..., : height * model.scale, : width * model.scale]
-        yield replace(frame, image=tensor_to_images(sr[:, None], frame.image.dtype)[0])
+        yield replace(frame, image=tensor_to_images(sr[:, None, :, :height, :width], frame.image.dtype)[0])

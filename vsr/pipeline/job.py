@@ -59,6 +59,9 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
         if frames == 0:
             raise VsrError(source, "no frame could be decoded")
         writer.close()
+    except torch.OutOfMemoryError:
+        writer.abort()
+        raise VsrError(source, f"{device} ran out of memory; try a smaller --chunk") from None
     except BaseException:
         writer.abort()
         raise

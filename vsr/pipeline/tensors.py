@@ -7,22 +7,33 @@ import torch
 import torch.nn.functional as F
 
 
-def images_to_tensor(images: list[np.ndarray], device: torch.device) -> torch.Tensor:
-    """(1, T, 3, H, W) float32 in [0, 1]; the integer-to-float step runs on the device."""
+def images_to_tensor(images: list[np.ndarray], device: torch.device, as_float: bool = True) -> torch.Tensor:
+    """(1, T, 3, H, W) float32 in [0, 1], or uint8 0..255 with as_float=False (8-bit images only).
+
+    The tensor is a channels-last view of the stacked images: no copy until the float conversion, which runs
+    on the device.
+    """
     stacked = np.stack(images)
     peak = float(np.iinfo(stacked.dtype).max)
     if stacked.dtype == np.uint16:  # torch has few uint16 kernels
         stacked = stacked.astype(np.int32)
-    tensor = torch.from_numpy(stacked).to(device, non_blocking=True)
-    return tensor.permute(0, 3, 1, 2).unsqueeze(0).float().div_(peak)
+    video = torch.from_numpy(stacked).to(device, non_blocking=True).permute(0, 3, 1, 2).unsqueeze(0)
+    if not as_float:
+        if video.dtype != torch.uint8:
+            raise ValueError("integer tensors are for 8-bit images only")
+        return video
+    return video.float().div_(peak)
 
 
 def tensor_to_images(video: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
     """Inverse of images_to_tensor for one clip: (1, T, 3, H, W) -> T arrays (H, W, 3), rounded."""
-    peak = float(np.iinfo(dtype).max)
-    scaled = video[0].clamp(0, 1).mul_(peak).round_()
-    torch_dtype = torch.uint8 if dtype == np.uint8 else torch.int32
-    frames = scaled.to(torch_dtype).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    if video.dtype == torch.uint8:
+        pixels = video[0]
+    else:
+        peak = float(np.iinfo(dtype).max)
+        scaled = video[0].clamp(0, 1).mul_(peak).round_()
+        pixels = scaled.to(torch.uint8 if dtype == np.uint8 else torch.int32)
+    frames = pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
     return [frame.astype(dtype, copy=False) for frame in frames]
 
 

@@ -42,37 +42,36 @@ class BicubicUpscaler(PerFrameUpscaler):
         return sr.reshape(n, t, c, h * self.scale, w * self.scale)
 
 
-def lanczos_taps(in_size: int, scale: int, lobes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
-    """Source indices and normalised weights, (out_size, 2*lobes) each, for resampling one axis by `scale`.
+def lanczos_kernels(scale: int, lobes: int = 3) -> torch.Tensor:
+    """(scale, 2*lobes+1) normalised weights: row p makes output pixel scale*i + p from inputs i-lobes..i+lobes.
 
-    Pixel centres are aligned as in every image resizer (align_corners=False); taps beyond the border
-    repeat the edge pixel.
+    Pixel centres are aligned as in every image resizer (align_corners=False).
     """
-    out = torch.arange(in_size * scale, dtype=torch.float64)
-    centre = (out + 0.5) / scale - 0.5
-    first = torch.floor(centre) - (lobes - 1)
-    index = first[:, None] + torch.arange(2 * lobes, dtype=torch.float64)
-    distance = centre[:, None] - index
-    weight = torch.sinc(distance) * torch.sinc(distance / lobes)
-    weight = weight * (distance.abs() < lobes)
-    weight = weight / weight.sum(dim=1, keepdim=True)
-    return index.clamp(0, in_size - 1).long(), weight.float()
+    offsets = torch.arange(-lobes, lobes + 1, dtype=torch.float64)
+    centres = (torch.arange(scale, dtype=torch.float64) + 0.5) / scale - 0.5
+    distance = centres[:, None] - offsets
+    weight = torch.sinc(distance) * torch.sinc(distance / lobes) * (distance.abs() < lobes)
+    return (weight / weight.sum(dim=1, keepdim=True)).float()
 
 
 class LanczosUpscaler(PerFrameUpscaler):
-    """Lanczos-3 upscaling, separable: rows, then columns, six taps each."""
+    """Lanczos-3 upscaling, separable and polyphase: one small convolution per axis, edges repeated."""
 
     def __init__(self, scale: int = 4, lobes: int = 3) -> None:
         super().__init__(scale)
         self.lobes = lobes
+        self.register_buffer("kernels", lanczos_kernels(scale, lobes), persistent=False)
 
-    def _resample_last_axis(self, x: torch.Tensor) -> torch.Tensor:
-        index, weight = lanczos_taps(x.shape[-1], self.scale, self.lobes)
-        index, weight = index.to(x.device), weight.to(x.device, x.dtype)
-        gathered = x[..., index.flatten()].unflatten(-1, index.shape)
-        return (gathered * weight).sum(dim=-1)
+    def _upscale_width(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) -> (B, 1, H, scale*W)."""
+        b, _, h, w = images.shape
+        padded = F.pad(images, (self.lobes, self.lobes, 0, 0), mode="replicate")
+        phases = F.conv2d(padded, self.kernels.to(images.dtype)[:, None, None, :])  # (B, scale, H, W)
+        return phases.permute(0, 2, 3, 1).reshape(b, 1, h, w * self.scale)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        wide = self._resample_last_axis(lr)
-        tall = self._resample_last_axis(wide.transpose(-1, -2)).transpose(-1, -2)
-        return tall.clamp_(0, 1).contiguous()
+        n, t, c, h, w = lr.shape
+        planes = lr.reshape(n * t * c, 1, h, w)
+        wide = self._upscale_width(planes)
+        tall = self._upscale_width(wide.transpose(-1, -2)).transpose(-1, -2)
+        return tall.clamp_(0, 1).reshape(n, t, c, h * self.scale, w * self.scale)

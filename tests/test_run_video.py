@@ -142,6 +142,28 @@ def test_subtitles_are_copied(tmp_path, run_cli):
     assert kinds == ["audio", "subtitle", "video"]
 
 
+def test_subtitles_the_container_cannot_hold_are_dropped_and_said(tmp_path, run_cli):
+    import subprocess
+
+    clip = make_clip(tmp_path / "in.mp4")
+    subtitles = tmp_path / "subs.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:00,200\nhello\n")
+    source = tmp_path / "with_subs.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-i", str(subtitles), "-map", "0", "-map", "1",
+                    "-c", "copy", "-c:s", "mov_text", str(source)], check=True)
+
+    result = run_cli("run", source, "-o", tmp_path / "out.mkv", "--scale", "2", "--quiet")
+
+    assert result.exit_code == 0
+    assert "subtitle stream 2 (mov_text) dropped" in result.stderr
+
+
+def test_frame_folder_output_says_the_audio_is_not_written(tmp_path, run_cli):
+    result = run_cli("run", make_clip(tmp_path / "in.mp4"), "-o", tmp_path / "frames", "--scale", "2", "--quiet")
+    assert result.exit_code == 0
+    assert "audio stream 1 (aac) not written" in result.stderr
+
+
 def test_lanczos_and_scale_three(tmp_path, run_cli):
     source = make_clip(tmp_path / "in.mp4", width=48, height=32, audio=False)
     target = tmp_path / "out.mkv"

@@ -166,14 +166,15 @@ def codec_id(encoder: str) -> str:
 class FrameFolderWriter:
     """Writes frame_000000.png, ... (16-bit when the frames are); the folder appears only when complete."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, source: VideoInfo) -> None:
         self.target = target
         self.temporary = temporary_sibling(target)
         try:
             self.temporary.mkdir()
         except OSError as error:
             raise VsrError(target, f"cannot be written ({error.strerror})") from None
-        self.notes: list[str] = []
+        dropped = [f"{s.type} stream {s.index} ({s.codec})" for s in source.streams if s.type != "video"]
+        self.notes = [f"a PNG folder holds frames only: {', '.join(dropped)} not written"] if dropped else []
         self._count = 0
 
     def write(self, frame: Frame) -> None:
@@ -190,4 +191,4 @@ class FrameFolderWriter:
 def open_writer(target: Path, width: int, height: int, source: VideoInfo, settings: EncoderSettings):
     if is_video_path(target):
         return VideoFileWriter(target, width, height, source, settings)
-    return FrameFolderWriter(target)
+    return FrameFolderWriter(target, source)

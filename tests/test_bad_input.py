@@ -167,7 +167,9 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path):
     target = tmp_path / "o.mp4"
     process = subprocess.Popen([sys.executable, "-m", "vsr", "run", str(source), "-o", str(target),
                                 "--scale", "4", "--preset", "veryslow", "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # a shell's background jobs ignore SIGINT, and children inherit that
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while no_partial_files(tmp_path) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)  # wait until it is writing

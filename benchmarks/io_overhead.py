@@ -13,9 +13,10 @@ Measured:
           A B A B ..., so that a busy spell on a shared, noisy machine falls on both sides alike; only
           the ratio is meant to travel between machines, not the seconds. CPU seconds (user + sys) are
           shown too: they are less sensitive to other load than wall time.
-  memory  the peak RSS of `vsr run` on a clip four times longer (the same clip, four times over) over that on the
-          clip itself (target <= 1.05): a streaming pipeline must not grow with the video's length.
-          Peak RSS is read from each child's rusage with os.wait4.
+  memory  the peak RSS of `vsr run` on a clip four times longer (the same clip, four times over) over that
+          on the clip itself (target <= 1.05): a streaming pipeline must not grow with the video's length.
+          Peak RSS is read from each child's rusage with os.wait4. Below a few hundred frames the queues and
+          the encoder's look-ahead are still filling, so the short run understates the steady state.
 
 Note that the PyAV wheel bundles its own FFmpeg and x264, which may not be the versions of the ffmpeg CLI.
 """
@@ -51,7 +52,8 @@ def run_measured(command: list[str], log: Path) -> tuple[float, float, int]:
         wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        sys.exit(f"failed with exit status {process.returncode}: {shlex.join(command)} (see {log})")
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
+        sys.exit(f"{tail}\nfailed with exit status {process.returncode}: {shlex.join(command)}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024  # ru_maxrss is in KiB on Linux
 
 
@@ -102,6 +104,14 @@ def machine() -> str:
             f"load average {os.getloadavg()[0]:.2f} at start; Python {platform.python_version()}; {version}")
 
 
+def revision() -> str:
+    """The commit measured, and whether vsr/ differs from it."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "vsr"], capture_output=True, text=True).stdout
+    return (head or "unknown") + (" with uncommitted changes in vsr/" if dirty.strip() else "")
+
+
 def write_section(results: Path, section: str) -> None:
     """Replace this script's section of RESULTS.md (or append it); create the file if need be."""
     text = results.read_text() if results.exists() else "# Benchmark results\n"
@@ -125,12 +135,14 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="record the results in benchmarks/RESULTS.md")
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.source and not Path(args.source).is_file():
+        parser.error(f"--source {args.source}: no such file")
 
     with tempfile.TemporaryDirectory(prefix="vsr-io-") as temporary:
         work = Path(args.workdir or temporary).resolve()
         work.mkdir(parents=True, exist_ok=True)
         log = work / "runs.log"
-        about_machine = machine()
+        about_machine, about_code = machine(), revision()
         clip, long_clip = make_clips(args, work)
         out_vsr, out_ff = work / "out_vsr.mp4", work / "out_ff.mp4"
         print(f"clip: {clip} ({count_frames(clip)}); log: {log}", flush=True)
@@ -170,6 +182,7 @@ def main() -> None:
         HEADING, "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- machine: {about_machine}",
+        f"- code: vsr at {about_code}",
         f"- command: `{shlex.join(['python', 'benchmarks/io_overhead.py', *sys.argv[1:]])}`",
         f"- clip: {source}; {args.repeats} interleaved runs of each command; the 4x clip is the clip four times over",
         f"- vsr: `{shlex.join(['python', *vsr_command(args, Path('clip.mp4'), Path('out_vsr.mp4'))[1:]])}`",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+from av.video.reformatter import VideoReformatter
 
 from vsr.errors import VsrError
 from vsr.io.colors import assumed_matrix, swscale_matrix, swscale_range
@@ -47,16 +48,16 @@ class FrameReader:
         color_range = swscale_range(self.info.color.range)
         frame_step = round(1 / (self.info.frame_rate * self.info.time_base)) or 1
         next_pts = 0
+        to_rgb = VideoReformatter()  # one swscale context for the whole video
         with open_container(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for decoded in self._decode_tolerantly(container, stream):
                 pts = decoded.pts if decoded.pts is not None else next_pts
                 next_pts = pts + frame_step
-                image = decoded.to_ndarray(
-                    format=rgb_format, width=self.info.width, height=self.info.height,
-                    src_colorspace=matrix, src_color_range=color_range,
-                )
+                rgb = to_rgb.reformat(decoded, format=rgb_format, width=self.info.width, height=self.info.height,
+                                      src_colorspace=matrix, src_color_range=color_range, threads=1)
+                image = rgb.to_ndarray()
                 yield Frame(image, pts, Fraction(stream.time_base))
 
     def _decode_tolerantly(self, container, stream) -> Iterator[av.VideoFrame]:

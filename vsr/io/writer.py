@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+from av.video.reformatter import VideoReformatter
 
 from vsr.errors import VsrError
 from vsr.io.colors import output_color, swscale_matrix, swscale_range
@@ -84,6 +85,9 @@ class VideoFileWriter:
                                    "encode; choose an even scale or a PNG folder output")
         rgb_source = source.is_frame_folder or source.pix_fmt.startswith(("rgb", "bgr", "gbr"))
         self.color = output_color(source.color, height if rgb_source else source.height)
+        # One converter for the whole video (swscale contexts are costly to make), on this thread only.
+        self._to_yuv = VideoReformatter()
+        self._matrix, self._range = swscale_matrix(self.color.matrix), swscale_range(self.color.range)
         self._copier: StreamCopier | None = None
         try:
             self._container = av.open(str(self.temporary), "w")
@@ -107,6 +111,9 @@ class VideoFileWriter:
         stream.time_base = source.time_base
         stream.codec_context.time_base = source.time_base
         stream.codec_context.options = codec_options(codec, settings.crf, settings.preset)
+        # Frame threads, as the ffmpeg CLI uses: with PyAV's default (slices) each encode() call waits for the
+        # whole frame, and the conversions in this thread cannot overlap the encoder.
+        stream.codec_context.thread_type = "FRAME"
         cc = stream.codec_context
         cc.colorspace, cc.color_range = self.color.matrix, self.color.range
         cc.color_primaries, cc.color_trc = self.color.primaries, self.color.transfer
@@ -116,8 +123,8 @@ class VideoFileWriter:
 
     def write(self, frame: Frame) -> None:
         picture = av.VideoFrame.from_ndarray(frame.image, format=self._rgb_format)
-        picture = picture.reformat(format=self._pix_fmt, dst_colorspace=swscale_matrix(self.color.matrix),
-                                   dst_color_range=swscale_range(self.color.range))
+        picture = self._to_yuv.reformat(picture, format=self._pix_fmt, dst_colorspace=self._matrix,
+                                        dst_color_range=self._range, threads=1)
         picture.pts, picture.time_base = frame.pts, frame.time_base
         picture.colorspace, picture.color_range = self.color.matrix, self.color.range
         picture.color_primaries, picture.color_trc = self.color.primaries, self.color.transfer

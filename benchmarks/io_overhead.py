@@ -126,7 +126,7 @@ def write_section(results: Path, section: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=1000, help="frames in the synthetic clip (default 1000)")
-    parser.add_argument("--size", default="160x90", help="synthetic clip size WxH (default 160x90)")
+    parser.add_argument("--size", default="320x180", help="synthetic clip size WxH (default 320x180)")
     parser.add_argument("--fps", type=int, default=25, help="synthetic clip frame rate (default 25)")
     parser.add_argument("--source", help="measure this clip instead of a synthetic one")
     parser.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from vsr.errors import VsrError
@@ -122,7 +123,8 @@ class VideoFileWriter:
         return stream
 
     def write(self, frame: Frame) -> None:
-        picture = av.VideoFrame.from_ndarray(frame.image, format=self._rgb_format)
+        # A view, not a copy: the converter below reads it at once into a new frame.
+        picture = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(frame.image), format=self._rgb_format)
         picture = self._to_yuv.reformat(picture, format=self._pix_fmt, dst_colorspace=self._matrix,
                                         dst_color_range=self._range, threads=1)
         picture.pts, picture.time_base = frame.pts, frame.time_base

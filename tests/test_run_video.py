@@ -189,3 +189,25 @@ def test_models_lists_the_baselines(run_cli):
     result = run_cli("models")
     assert result.exit_code == 0
     assert "bicubic" in result.output and "lanczos" in result.output
+
+
+@pytest.mark.parametrize("codec,suffix", [("libx265", ".mp4"), ("libsvtav1", ".mkv"), ("ffv1", ".mkv"),
+                                          ("libvpx-vp9", ".webm")])
+def test_other_encoders(tmp_path, run_cli, codec, suffix):
+    source = make_clip(tmp_path / "in.mp4", frames=4, width=64, height=64, audio=False)
+    target = tmp_path / f"out{suffix}"
+
+    result = run_cli("run", source, "-o", target, "--scale", "2", "--codec", codec, "--quiet")
+
+    assert result.exit_code == 0, result.stderr
+    video = stream_of(ffprobe(target, "-show_streams"), "video")
+    assert video["codec_name"] == av.codec.Codec(codec, "w").canonical_name
+    assert (video["width"], video["height"]) == (128, 128)
+    assert len(frame_times(target)) == 4
+
+
+def test_a_codec_the_container_cannot_hold_is_refused(tmp_path, run_cli):
+    source = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
+    result = run_cli("run", source, "-o", tmp_path / "out.webm", "--codec", "libx264", "--quiet")
+    assert result.exit_code == 1
+    assert "cannot hold libx264" in result.stderr

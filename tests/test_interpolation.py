@@ -78,3 +78,10 @@ def test_bicubic_integer_path_is_within_one_level_of_the_float_path():
     difference = (integer.float() - floating).abs()
     assert difference.max() <= 1
     assert difference.mean() < 0.3  # measured 0.22: one rounding between the passes
+
+
+def test_the_zoo_states_what_its_models_declare():
+    from vsr.models.zoo import ZOO
+
+    for entry in ZOO.values():
+        assert entry.build(entry.scales[-1]).streams == entry.streams, entry.name

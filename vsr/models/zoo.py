@@ -9,6 +9,7 @@ from typing import Callable
 from torch import nn
 
 from vsr.errors import VsrError
+from vsr.models.basicvsrpp import BasicVSRPlusPlus, convert_reference_checkpoint
 from vsr.models.interpolation import BicubicUpscaler, LanczosUpscaler
 from vsr.models.weights import load_state_dict
 
@@ -21,17 +22,20 @@ class ModelEntry:
     build: Callable[[int], nn.Module]  # scale -> model
     scales: tuple[int, ...]
     description: str
+    streams: bool = False  # as the model class says; kept here so listing needs no model built
     bundled_weights: Path | None = None  # inside vsr/weights/
     takes_weights: bool = False
-
-    @property
-    def streams(self) -> bool:
-        return bool(self.build(self.scales[0]).streams)
+    # Renames the keys of other implementations' checkpoints to ours (identity for our own files).
+    convert_checkpoint: Callable[[dict], dict] | None = None
 
 
 ZOO: dict[str, ModelEntry] = {
-    "bicubic": ModelEntry("bicubic", BicubicUpscaler, (2, 3, 4), "bicubic interpolation (baseline)"),
-    "lanczos": ModelEntry("lanczos", LanczosUpscaler, (2, 3, 4), "Lanczos-3 interpolation (baseline)"),
+    "bicubic": ModelEntry("bicubic", BicubicUpscaler, (2, 3, 4), "bicubic interpolation (baseline)", streams=True),
+    "lanczos": ModelEntry("lanczos", LanczosUpscaler, (2, 3, 4), "Lanczos-3 interpolation (baseline)", streams=True),
+    "basicvsrpp": ModelEntry(
+        "basicvsrpp", lambda scale: BasicVSRPlusPlus(), (4,),
+        "BasicVSR++ c64n7; loads mmagic and BasicSR checkpoints (--weights)",
+        takes_weights=True, convert_checkpoint=convert_reference_checkpoint),
 }
 DEFAULT_MODEL = "bicubic"
 
@@ -46,10 +50,14 @@ def build_model(name: str, scale: int | None = None, weights: str | Path | None 
         raise VsrError(None, f"model {name} upscales by {', '.join(map(str, entry.scales))}, not {scale}")
     model = entry.build(scale)
     weights_path = Path(weights) if weights else entry.bundled_weights
+    if weights_path is None and entry.takes_weights:
+        raise VsrError(None, f"model {name} ships no weights yet; pass a checkpoint with --weights")
     if weights_path is not None:
         state = load_state_dict(weights_path)  # validate the file before judging the model
         if not entry.takes_weights:
             raise VsrError(weights_path, f"model {name} has no weights to load")
+        if entry.convert_checkpoint:
+            state = entry.convert_checkpoint(state)
         load_into(model, state, weights_path)
     return model.eval()
 

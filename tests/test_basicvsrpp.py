@@ -1,0 +1,117 @@
+"""BasicVSR++: official checkpoints load strictly, shapes, and seamless chunking."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vsr.errors import VsrError
+from vsr.models.basicvsrpp import BasicVSRPlusPlus, convert_reference_checkpoint
+from vsr.models.zoo import load_into
+
+BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
+SPYNET_CONVS = [(32, 8), (64, 32), (32, 64), (16, 32), (2, 16)]  # (out, in) of the 7x7 convs of each level
+
+
+def residual_blocks(prefix: str, in_channels: int, blocks: int, c: int = 64) -> dict[str, list[int]]:
+    keys = {f"{prefix}.main.0.weight": [c, in_channels, 3, 3], f"{prefix}.main.0.bias": [c]}
+    for b in range(blocks):
+        for conv in ("conv1", "conv2"):
+            keys[f"{prefix}.main.2.{b}.{conv}.weight"] = [c, c, 3, 3]
+            keys[f"{prefix}.main.2.{b}.{conv}.bias"] = [c]
+    return keys
+
+
+def official_keys(flavour: str) -> dict[str, list[int]]:
+    """The key set and shapes of the published c64n7 checkpoints (see shared/REFERENCE_FACTS.md)."""
+    keys: dict[str, list[int]] = {"spynet.mean": [1, 3, 1, 1], "spynet.std": [1, 3, 1, 1]}
+    for level in range(6):
+        for k, (out, inp) in enumerate(SPYNET_CONVS):
+            name = f"{k}.conv" if flavour == "mmagic" else f"{2 * k}"
+            keys[f"spynet.basic_module.{level}.basic_module.{name}.weight"] = [out, inp, 7, 7]
+            keys[f"spynet.basic_module.{level}.basic_module.{name}.bias"] = [out]
+    keys.update(residual_blocks("feat_extract", 3, 5))
+    for i, branch in enumerate(BRANCHES):
+        keys[f"deform_align.{branch}.weight"] = [64, 128, 3, 3]
+        keys[f"deform_align.{branch}.bias"] = [64]
+        for j, (out, inp) in enumerate([(64, 196), (64, 64), (64, 64), (432, 64)]):
+            keys[f"deform_align.{branch}.conv_offset.{2 * j}.weight"] = [out, inp, 3, 3]
+            keys[f"deform_align.{branch}.conv_offset.{2 * j}.bias"] = [out]
+        keys.update(residual_blocks(f"backbone.{branch}", (2 + i) * 64, 7))
+    keys.update(residual_blocks("reconstruction", 320, 5))
+    for n in (1, 2):
+        name = f"upsample{n}.upsample_conv" if flavour == "mmagic" else f"upconv{n}"
+        keys[f"{name}.weight"], keys[f"{name}.bias"] = [256, 64, 3, 3], [256]
+    keys.update({"conv_hr.weight": [64, 64, 3, 3], "conv_hr.bias": [64],
+                 "conv_last.weight": [3, 64, 3, 3], "conv_last.bias": [3]})
+    return keys
+
+
+def fake_checkpoint(flavour: str) -> dict:
+    weights = {k: torch.randn(shape) * 0.01 for k, shape in official_keys(flavour).items()}
+    if flavour == "mmagic":
+        return {"state_dict": {**{f"generator.{k}": v for k, v in weights.items()},
+                               "step_counter": torch.tensor(300000)}}
+    return {"params": weights}
+
+
+@pytest.mark.parametrize("flavour", ["mmagic", "basicsr"])
+def test_official_checkpoints_load_strictly(tmp_path, flavour):
+    from vsr.models.zoo import build_model
+
+    path = tmp_path / f"{flavour}.pth"
+    checkpoint = fake_checkpoint(flavour)
+    torch.save(checkpoint, path)
+
+    model = build_model("basicvsrpp", weights=path)
+
+    inner = checkpoint["state_dict"] if flavour == "mmagic" else checkpoint["params"]
+    key = "generator.conv_last.weight" if flavour == "mmagic" else "conv_last.weight"
+    torch.testing.assert_close(model.conv_last.weight, inner[key])
+
+
+def test_checkpoints_without_the_spynet_normalisation_buffers_load(tmp_path):
+    state = convert_reference_checkpoint({k: v for k, v in fake_checkpoint("basicsr")["params"].items()
+                                          if k not in ("spynet.mean", "spynet.std")})
+    model = BasicVSRPlusPlus()
+    load_into(model, state, tmp_path / "w.pth")
+    torch.testing.assert_close(model.spynet.std.flatten(), torch.tensor([0.229, 0.224, 0.225]))
+
+
+def test_the_official_architecture_has_the_published_parameter_count():
+    model = BasicVSRPlusPlus()
+    assert sum(p.numel() for p in model.parameters()) == 7_322_927
+    for flavour in ("mmagic", "basicsr"):
+        official = convert_reference_checkpoint(fake_checkpoint(flavour)["params" if flavour == "basicsr" else
+                                                                         "state_dict"])
+        official = {k.removeprefix("generator."): list(v.shape) for k, v in official.items()}
+        assert {k: list(v.shape) for k, v in model.state_dict().items()} == official
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path):
+    state = convert_reference_checkpoint(fake_checkpoint("basicsr")["params"])
+    del state["conv_hr.bias"]
+    state["extra.weight"] = torch.zeros(1)
+    with pytest.raises(VsrError, match=r"missing conv_hr\.bias.*unexpected extra\.weight"):
+        load_into(BasicVSRPlusPlus(), state, tmp_path / "w.pth")
+
+
+def small_random_model(context: int = 4) -> BasicVSRPlusPlus:
+    torch.manual_seed(0)
+    model = BasicVSRPlusPlus(mid_channels=16, num_blocks=1, context_frames=context).eval()
+    for align in model.deform_align.values():  # zero-initialised: give the offsets something to do
+        torch.nn.init.normal_(align.conv_offset[-1].weight, std=0.01)
+    return model
+
+
+@pytest.mark.parametrize("size", [(64, 64), (20, 30), (70, 45)])
+def test_any_input_size_gives_four_times_the_size(size):
+    lr = torch.rand(1, 3, 3, *size)
+    with torch.inference_mode():
+        sr = small_random_model()(lr)
+    assert sr.shape == (1, 3, 3, 4 * size[0], 4 * size[1])
+
+
+def test_a_single_frame_works():
+    with torch.inference_mode():
+        assert small_random_model()(torch.rand(1, 1, 3, 64, 64)).shape == (1, 1, 3, 256, 256)

@@ -71,7 +71,7 @@ class BasicVSRPlusPlus(nn.Module):
     size_multiple = 1  # any size: SPyNet resizes internally, and frames under 64 px are padded here
 
     def __init__(self, mid_channels: int = 64, num_blocks: int = 7, max_residue_magnitude: float = 10,
-                 context_frames: int = 12) -> None:
+                 context_frames: int = 6) -> None:
         super().__init__()
         self.mid_channels = mid_channels
         # Frames of context each side for seamless chunks; tests/test_basicvsrpp.py measures the error against it.

@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## I/O overhead (benchmarks/io_overhead.py)"
 TIME_TARGET = MEMORY_TARGET = 1.05
@@ -112,17 +114,6 @@ def revision() -> str:
     return (head or "unknown") + (" with uncommitted changes in vsr/" if dirty.strip() else "")
 
 
-def write_section(results: Path, section: str) -> None:
-    """Replace this script's section of RESULTS.md (or append it); create the file if need be."""
-    text = results.read_text() if results.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    results.write_text(text.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=1000, help="frames in the synthetic clip (default 1000)")
@@ -191,7 +182,7 @@ def main() -> None:
     ])
     print("\n" + section)
     if args.write:
-        write_section(Path(args.results), section)
+        write_section(Path(args.results), HEADING, section)
         print(f"\nwritten to {args.results}")
 
 

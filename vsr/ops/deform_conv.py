@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +53,13 @@ def _torchvision_deform_conv2d():
 
 
 def deform_conv_backend() -> str:
-    """The backend modulated_deform_conv2d uses when not told: "torchvision" if it works here, else "torch"."""
+    """The backend modulated_deform_conv2d uses when not told: "torchvision" if it works here, else "torch".
+
+    VSR_DEFORM_CONV=torch in the environment forces the pure-PyTorch path (to compare the two, or to rule
+    one out).
+    """
+    if os.environ.get("VSR_DEFORM_CONV") == "torch":
+        return "torch"
     return "torchvision" if _torchvision_deform_conv2d() is not None else "torch"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -10,7 +11,9 @@ import torch
 from torch import nn
 
 from vsr.io.frames import Frame
-from vsr.pipeline.tensors import images_to_tensor, pad_to_multiple, tensor_to_images
+from vsr.pipeline.scenes import split_at_cuts
+from vsr.pipeline.tensors import images_to_tensor, tensor_to_images
+from vsr.pipeline.tiles import run_tiled, upscale_tiled
 from vsr.pipeline.windows import chunk_windows
 
 
@@ -20,39 +23,56 @@ def uses_streaming(model: nn.Module) -> bool:
 
 
 def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.device, chunk: int = 8,
-                   streaming: bool | None = None) -> Iterator[Frame]:
-    """Output frame i carries input frame i's pts; memory holds one window, whatever the length."""
+                   streaming: bool | None = None, tile: int = 0, tile_overlap: int = 16,
+                   scene_cuts: bool = True) -> Iterator[Frame]:
+    """Output frame i carries input frame i's pts; memory holds one window, whatever the length.
+
+    `tile` > 0 runs the model on overlapping tiles of that many input pixels; `scene_cuts` runs each shot as an
+    independent sequence, so that no frame of one shot influences another's.
+    """
     streaming = uses_streaming(model) if streaming is None else streaming
     with torch.inference_mode():
-        if streaming:
-            yield from _upscale_stepwise(frames, model, device)
-        else:
-            yield from _upscale_windows(frames, model, device, chunk)
+        for scene in _scenes(frames, model, scene_cuts):
+            if streaming:
+                yield from _upscale_stepwise(scene, model, device, tile, tile_overlap)
+            else:
+                yield from _upscale_windows(scene, model, device, chunk, tile, tile_overlap)
 
 
-def _model_input(model: nn.Module, images: list[np.ndarray], device: torch.device) -> tuple[torch.Tensor, int, int]:
-    """The clip as the model takes it, padded to its size multiple, and the output size to crop back to."""
+def _scenes(frames: Iterable[Frame], model: nn.Module, scene_cuts: bool) -> Iterable[Iterable[Frame]]:
+    """A model without temporal context cannot mix shots, so it is spared the detection."""
+    if scene_cuts and model.context_frames != 0:
+        return split_at_cuts(frames)
+    return [frames]
+
+
+def _model_input(model: nn.Module, images: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """The clip as the model takes it: float, or uint8 for models that declare integer_pixels."""
     as_float = not (getattr(model, "integer_pixels", False) and images[0].dtype == np.uint8)
-    clip, (height, width) = pad_to_multiple(images_to_tensor(images, device, as_float), model.size_multiple)
-    return clip, height * model.scale, width * model.scale
+    return images_to_tensor(images, device, as_float)
 
 
-def _run_model(model: nn.Module, images: list[np.ndarray], device: torch.device) -> list[np.ndarray]:
-    clip, height, width = _model_input(model, images, device)
-    return tensor_to_images(model(clip)[..., :height, :width], images[0].dtype)
-
-
-def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.device,
-                     chunk: int) -> Iterator[Frame]:
+def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.device, chunk: int, tile: int,
+                     overlap: int) -> Iterator[Frame]:
     for window in chunk_windows(frames, chunk, model.context_frames):
-        outputs = _run_model(model, [frame.image for frame in window.items], device)
+        images = [frame.image for frame in window.items]
+        outputs = tensor_to_images(upscale_tiled(model, _model_input(model, images, device), tile, overlap),
+                                   images[0].dtype)
         for frame, image in zip(window.core, outputs[window.core_start:window.core_stop]):
             yield replace(frame, image=image)
 
 
-def _upscale_stepwise(frames: Iterable[Frame], model: nn.Module, device: torch.device) -> Iterator[Frame]:
-    state = None
+def _upscale_stepwise(frames: Iterable[Frame], model: nn.Module, device: torch.device, tile: int,
+                      overlap: int) -> Iterator[Frame]:
+    """Called once per shot, so that each shot starts from no state."""
+    states: dict[int, object] = {}  # one recurrent state per tile
     for frame in frames:
-        lr, height, width = _model_input(model, [frame.image], device)
-        sr, state = model.step(lr[:, 0], state)
-        yield replace(frame, image=tensor_to_images(sr[:, None, :, :height, :width], frame.image.dtype)[0])
+        lr = _model_input(model, [frame.image], device)
+        sr = run_tiled(partial(_step_tile, model, states), lr, model.scale, model.size_multiple, tile, overlap)
+        yield replace(frame, image=tensor_to_images(sr, frame.image.dtype)[0])
+
+
+def _step_tile(model: nn.Module, states: dict[int, object], tile: torch.Tensor, index: int) -> torch.Tensor:
+    """One step on one tile, with that tile's own state: tiles sit at the same place in every frame."""
+    sr, states[index] = model.step(tile[:, 0], states.get(index))
+    return sr[:, None]

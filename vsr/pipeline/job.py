@@ -18,6 +18,7 @@ from vsr.io.reader import FrameReader
 from vsr.io.writer import EncoderSettings, open_writer
 from vsr.pipeline.inference import upscale_frames
 from vsr.pipeline.threads import run_threaded
+from vsr.pipeline.tiles import usable_tile_size
 
 
 @dataclass
@@ -39,9 +40,15 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.device, *, chunk: int = 8,
+                  tile: int = 0, tile_overlap: int = 16, scene_cuts: bool = True,
                   settings: EncoderSettings = EncoderSettings(), overwrite: bool = False,
                   progress: bool = True) -> JobReport:
-    """Upscale `source` into `target`; the target appears only if the whole video was written."""
+    """Upscale `source` into `target`; the target appears only if the whole video was written.
+
+    `tile` > 0 runs the model on overlapping tiles of that many input pixels (less memory); `scene_cuts` keeps
+    temporal models from mixing frames across a cut.
+    """
+    _check_tiles(model, tile, tile_overlap)
     info = probe(source)
     check_destination(target, overwrite, sources=(source,))
     model = model.to(device)
@@ -52,7 +59,9 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
     bar = tqdm(total=info.frame_count or None, unit="frame", desc=source.name, disable=not progress or None,
                dynamic_ncols=True, leave=False)
     try:
-        for frame in run_threaded(reader, partial(upscale_frames, model=model, device=device, chunk=chunk)):
+        stage = partial(upscale_frames, model=model, device=device, chunk=chunk, tile=tile, tile_overlap=tile_overlap,
+                        scene_cuts=scene_cuts)
+        for frame in run_threaded(reader, stage):
             writer.write(frame)
             frames += 1
             bar.update()
@@ -61,7 +70,7 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
         writer.close()
     except torch.OutOfMemoryError:
         writer.abort()
-        raise VsrError(source, f"{device} ran out of memory; try a smaller --chunk") from None
+        raise VsrError(source, f"{device} ran out of memory; try a smaller --chunk or --tile") from None
     except BaseException:
         writer.abort()
         raise
@@ -70,3 +79,12 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
     notes = [f"{source}: {problem}; the output has the {frames} frames that decoded" for problem in reader.problems]
     notes += [f"{target}: {note}" for note in writer.notes]
     return JobReport(frames, time.perf_counter() - started, target, notes)
+
+
+def _check_tiles(model: nn.Module, tile: int, overlap: int) -> None:
+    """Refuse a tile size that cannot work before any file is opened."""
+    if tile > 0:
+        try:
+            usable_tile_size(tile, overlap, model.size_multiple)
+        except ValueError as error:
+            raise VsrError(None, str(error)) from None

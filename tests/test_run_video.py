@@ -125,15 +125,21 @@ def test_sixteen_bit_frames_stay_sixteen_bit(tmp_path, run_cli):
     assert image.max() > 255 * 16  # the low bits of a 16-bit source are not thrown away
 
 
-def test_subtitles_are_copied(tmp_path, run_cli):
+def clip_with_subtitles(folder, container: str, subtitle_codec: str):
+    """A clip with audio and one subtitle stream, muxed by the ffmpeg command line."""
     import subprocess
 
-    clip = make_clip(tmp_path / "in.mp4")
-    subtitles = tmp_path / "subs.srt"
+    clip = make_clip(folder / "in.mp4")
+    subtitles = folder / "subs.srt"
     subtitles.write_text("1\n00:00:00,000 --> 00:00:00,200\nhello\n")
-    source = tmp_path / "with_subs.mkv"
+    source = folder / f"with_subs.{container}"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-i", str(subtitles), "-map", "0", "-map", "1",
-                    "-c", "copy", "-c:s", "srt", str(source)], check=True)
+                    "-c", "copy", "-c:s", subtitle_codec, str(source)], check=True)
+    return source
+
+
+def test_subtitles_are_copied(tmp_path, run_cli):
+    source = clip_with_subtitles(tmp_path, "mkv", "srt")
     target = tmp_path / "out.mkv"
 
     assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
@@ -143,14 +149,7 @@ def test_subtitles_are_copied(tmp_path, run_cli):
 
 
 def test_subtitles_the_container_cannot_hold_are_dropped_and_said(tmp_path, run_cli):
-    import subprocess
-
-    clip = make_clip(tmp_path / "in.mp4")
-    subtitles = tmp_path / "subs.srt"
-    subtitles.write_text("1\n00:00:00,000 --> 00:00:00,200\nhello\n")
-    source = tmp_path / "with_subs.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-i", str(subtitles), "-map", "0", "-map", "1",
-                    "-c", "copy", "-c:s", "mov_text", str(source)], check=True)
+    source = clip_with_subtitles(tmp_path, "mp4", "mov_text")
 
     result = run_cli("run", source, "-o", tmp_path / "out.mkv", "--scale", "2", "--quiet")
 

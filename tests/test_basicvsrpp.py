@@ -144,3 +144,36 @@ def test_chunked_equals_whole_within_a_tenth_of_a_level_at_the_default_context()
     assert errors[0] > errors[2] > errors[model.context_frames]
     assert errors[model.context_frames] <= 0.1
     assert errors[model.context_frames] < errors[0] / 10
+
+
+def test_bf16_autocast_keeps_flows_in_fp32_and_stays_close_to_fp32():
+    model = small_random_model()
+    lr = torch.rand(1, 3, 3, 64, 64)
+    with torch.inference_mode():
+        full = model(lr)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            backward, forward = model.compute_flows(lr.bfloat16())
+            mixed = model(lr)
+    assert backward.dtype == forward.dtype == torch.float32
+    assert (mixed.float() - full).abs().max() < 0.05  # bf16 keeps 8 bits of mantissa
+
+
+def test_precision_flag_runs_end_to_end_and_auto_is_fp32_on_the_cpu(tmp_path):
+    from conftest import make_frame_folder
+    import numpy as np
+
+    from vsr.io.frame_folder import list_frames, read_png
+    from vsr.pipeline.inference import resolve_precision
+    from vsr.pipeline.job import upscale_video
+
+    model = small_random_model(context=1)
+    assert resolve_precision("auto", model, torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", model, torch.device("cuda")) == "fp16"
+    source = make_frame_folder(tmp_path / "in", frames=3, width=32, height=24)
+    outputs = {}
+    for precision in ("fp32", "bf16"):
+        upscale_video(source, tmp_path / precision, model, torch.device("cpu"), chunk=2, precision=precision,
+                      progress=False)
+        outputs[precision] = [read_png(p).astype(int) for p in list_frames(tmp_path / precision)]
+    assert len(outputs["bf16"]) == 3 and outputs["bf16"][0].shape == (96, 128, 3)
+    assert max(np.abs(a - b).max() for a, b in zip(outputs["fp32"], outputs["bf16"])) <= 12

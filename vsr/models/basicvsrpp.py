@@ -69,6 +69,7 @@ class BasicVSRPlusPlus(nn.Module):
     scale = 4
     streams = False
     size_multiple = 1  # any size: SPyNet resizes internally, and frames under 64 px are padded here
+    half_safe = True  # under autocast, flows and deformable sampling stay in fp32 (see compute_flows, ops/)
 
     def __init__(self, mid_channels: int = 64, num_blocks: int = 7, max_residue_magnitude: float = 10,
                  context_frames: int = 6) -> None:
@@ -110,9 +111,11 @@ class BasicVSRPlusPlus(nn.Module):
         if t == 1:
             empty = lr.new_zeros(n, 0, 2, h, w)
             return empty, empty
-        earlier, later = lr[:, :-1].flatten(0, 1), lr[:, 1:].flatten(0, 1)
-        backward = self.spynet(earlier, later).unflatten(0, (n, t - 1))
-        forward = self.spynet(later, earlier).unflatten(0, (n, t - 1))
+        earlier, later = lr[:, :-1].flatten(0, 1).float(), lr[:, 1:].flatten(0, 1).float()
+        # Flows in fp32 even under autocast: half precision makes them visibly wrong at HD widths.
+        with torch.autocast(lr.device.type, enabled=False):
+            backward = self.spynet(earlier, later).unflatten(0, (n, t - 1))
+            forward = self.spynet(later, earlier).unflatten(0, (n, t - 1))
         return backward, forward
 
     def propagate(self, spatial: list[torch.Tensor], branches: dict[str, list[torch.Tensor]],

@@ -20,6 +20,8 @@ class VideoSRModel(Protocol):
     size_multiple: int
     # True when the model offers step(frame, state) -> (sr_frame, state) and needs no future frames.
     streams: bool
+    # Optional, default False: safe to run under fp16/bf16 autocast (it keeps its fragile parts in fp32).
+    half_safe: bool
     # Optional, default False: forward also takes uint8 clips (0..255) and returns uint8, sparing the
     # pipeline two float conversions per frame (the interpolation baselines, which only resample).
     integer_pixels: bool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from functools import partial
 from typing import Iterable, Iterator
@@ -16,22 +17,39 @@ from vsr.pipeline.tensors import images_to_tensor, tensor_to_images
 from vsr.pipeline.tiles import run_tiled, upscale_tiled
 from vsr.pipeline.windows import chunk_windows
 
+PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
 
 def uses_streaming(model: nn.Module) -> bool:
     """Recurrent models that stream go frame by frame; per-frame and bidirectional models go by windows."""
     return bool(getattr(model, "streams", False)) and model.context_frames != 0
 
 
+def resolve_precision(precision: str, model: nn.Module, device: torch.device) -> str:
+    """'auto' is fp16 on a GPU for models that declare themselves half_safe, fp32 otherwise."""
+    if precision != "auto":
+        return precision
+    return "fp16" if device.type == "cuda" and getattr(model, "half_safe", False) else "fp32"
+
+
+def autocast(device: torch.device, precision: str):
+    """Mixed precision for fp16/bf16; the models keep their precision-critical parts (flow, sampling) in fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+
+
 def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.device, chunk: int = 8,
                    streaming: bool | None = None, tile: int = 0, tile_overlap: int = 16,
-                   scene_cuts: bool = True) -> Iterator[Frame]:
+                   scene_cuts: bool = True, precision: str = "auto") -> Iterator[Frame]:
     """Output frame i carries input frame i's pts; memory holds one window, whatever the length.
 
     `tile` > 0 runs the model on overlapping tiles of that many input pixels; `scene_cuts` runs each shot as an
-    independent sequence, so that no frame of one shot influences another's.
+    independent sequence, so that no frame of one shot influences another's; `precision` is auto, fp32, fp16
+    or bf16.
     """
     streaming = uses_streaming(model) if streaming is None else streaming
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, resolve_precision(precision, model, device)):
         for scene in _scenes(frames, model, scene_cuts):
             if streaming:
                 yield from _upscale_stepwise(scene, model, device, tile, tile_overlap)

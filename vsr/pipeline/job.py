@@ -40,7 +40,7 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.device, *, chunk: int = 8,
-                  tile: int = 0, tile_overlap: int = 16, scene_cuts: bool = True,
+                  tile: int = 0, tile_overlap: int = 16, scene_cuts: bool = True, precision: str = "auto",
                   settings: EncoderSettings = EncoderSettings(), overwrite: bool = False,
                   progress: bool = True) -> JobReport:
     """Upscale `source` into `target`; the target appears only if the whole video was written.
@@ -60,7 +60,7 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
                dynamic_ncols=True, leave=False)
     try:
         stage = partial(upscale_frames, model=model, device=device, chunk=chunk, tile=tile, tile_overlap=tile_overlap,
-                        scene_cuts=scene_cuts)
+                        scene_cuts=scene_cuts, precision=precision)
         for frame in run_threaded(reader, stage):
             writer.write(frame)
             frames += 1

@@ -31,7 +31,7 @@ def tensor_to_images(video: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
         pixels = video[0]
     else:
         peak = float(np.iinfo(dtype).max)
-        scaled = video[0].clamp(0, 1).mul_(peak).round_()
+        scaled = video[0].float().clamp(0, 1).mul_(peak).round_()  # float32: fp16 tops out at 65504
         pixels = scaled.to(torch.uint8 if dtype == np.uint8 else torch.int32)
     frames = pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
     return [frame.astype(dtype, copy=False) for frame in frames]

@@ -124,3 +124,33 @@ def test_a_caller_that_stops_early_stops_the_threads():
     assert next(results) == 0
     results.close()
     assert threading.active_count() == before
+
+
+class TinyConvSR(nn.Module):
+    """A small random conv net with pixel shuffle: a stand-in for a neural model, cheap to compile."""
+
+    scale = 2
+    streams = False
+    context_frames = 0
+    size_multiple = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(), nn.Conv2d(8, 12, 3, 1, 1), nn.PixelShuffle(2))
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.body(lr.flatten(0, 1))).unflatten(0, lr.shape[:2])
+
+
+@pytest.mark.slow
+def test_compiled_model_gives_the_same_frames():
+    from vsr.pipeline.job import prepare_model
+
+    frames = random_frames(5)
+    device = torch.device("cpu")
+    eager = list(upscale_frames(frames, TinyConvSR(), device, chunk=2))
+    compiled = list(upscale_frames(frames, prepare_model(TinyConvSR(), device, compile_model=True), device,
+                                   chunk=2))
+    for a, b in zip(eager, compiled):
+        assert np.abs(a.image.astype(int) - b.image).max() <= 1  # fused kernels may round differently

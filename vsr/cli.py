@@ -52,13 +52,16 @@ def cli() -> None:
               help="Let temporal models run across scene cuts instead of treating each shot on its own.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
               help="auto: fp16 on a GPU for models that allow it, else fp32.")
+@click.option("--compile", "compile_model", is_flag=True,
+              help="torch.compile the model: slower start, faster frames on a GPU.")
 @click.option("--codec", default=None, help="Encoder: libx264 (default), libx265, libsvtav1, ffv1, h264_nvenc, ...")
 @click.option("--crf", type=int, default=None, help="Constant quality (lower is better; codec default if unset).")
 @click.option("--preset", default=None, help="Encoder speed preset (codec default if unset).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(input_path: Path, output: Path, model_name: str | None, weights: Path | None, scale: int | None,
-        device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str, codec: str | None,
+        device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
+        compile_model: bool, codec: str | None,
         crf: int | None, preset: str | None, overwrite: bool, quiet: bool) -> None:
     """Upscale INPUT (a video file or a folder of PNG frames) into OUTPUT."""
     from vsr.models.zoo import DEFAULT_MODEL, build_model
@@ -69,6 +72,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
     model = build_model(model_name or DEFAULT_MODEL, scale, weights)
     report = upscale_video(input_path, output, model, pick_device(device), chunk=chunk, tile=tile,
                            tile_overlap=tile_overlap, scene_cuts=scene_cuts, precision=precision,
+                           compile_model=compile_model,
                            settings=EncoderSettings(codec, crf, preset), overwrite=overwrite, progress=not quiet)
     for note in report.notes:
         click.echo(f"vsr: warning: {note}", err=True)

@@ -39,10 +39,20 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def prepare_model(model: nn.Module, device: torch.device, compile_model: bool = False) -> nn.Module:
+    """On the device; channels-last on a GPU, where convolutions run faster in it; optionally compiled."""
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    if compile_model:
+        model = torch.compile(model, dynamic=True)  # dynamic: windows at the ends of a shot are shorter
+    return model
+
+
 def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.device, *, chunk: int = 8,
                   tile: int = 0, tile_overlap: int = 16, scene_cuts: bool = True, precision: str = "auto",
-                  settings: EncoderSettings = EncoderSettings(), overwrite: bool = False,
-                  progress: bool = True) -> JobReport:
+                  compile_model: bool = False, settings: EncoderSettings = EncoderSettings(),
+                  overwrite: bool = False, progress: bool = True) -> JobReport:
     """Upscale `source` into `target`; the target appears only if the whole video was written.
 
     `tile` > 0 runs the model on overlapping tiles of that many input pixels (less memory); `scene_cuts` keeps
@@ -51,7 +61,7 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
     _check_tiles(model, tile, tile_overlap)
     info = probe(source)
     check_destination(target, overwrite, sources=(source,))
-    model = model.to(device)
+    model = prepare_model(model, device, compile_model)
     reader = FrameReader(info)
     writer = open_writer(target, info.width * model.scale, info.height * model.scale, info, settings)
     started = time.perf_counter()

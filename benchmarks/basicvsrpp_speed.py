@@ -88,7 +88,8 @@ def main() -> None:
     import torch
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    device_names = {"cpu": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+    processor = platform.processor() or platform.machine()
+    device_names = {"cpu": f"torch {torch.__version__}, {os.cpu_count()} CPU cores ({processor}), "
                            f"{torch.get_num_threads()} torch threads"}
     if "cuda" in devices:
         device_names["cuda"] = torch.cuda.get_device_name()

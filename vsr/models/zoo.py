@@ -9,7 +9,7 @@ from typing import Callable
 from torch import nn
 
 from vsr.errors import VsrError
-from vsr.models.basicvsrpp import BasicVSRPlusPlus, convert_reference_checkpoint
+from vsr.models import basicvsrpp, frvsr
 from vsr.models.interpolation import BicubicUpscaler, LanczosUpscaler
 from vsr.models.weights import load_state_dict
 
@@ -33,9 +33,17 @@ ZOO: dict[str, ModelEntry] = {
     "bicubic": ModelEntry("bicubic", BicubicUpscaler, (2, 3, 4), "bicubic interpolation (baseline)", streams=True),
     "lanczos": ModelEntry("lanczos", LanczosUpscaler, (2, 3, 4), "Lanczos-3 interpolation (baseline)", streams=True),
     "basicvsrpp": ModelEntry(
-        "basicvsrpp", lambda scale: BasicVSRPlusPlus(), (4,),
+        "basicvsrpp", lambda scale: basicvsrpp.BasicVSRPlusPlus(), (4,),
         "BasicVSR++ c64n7; loads mmagic and BasicSR checkpoints (--weights)",
-        takes_weights=True, convert_checkpoint=convert_reference_checkpoint),
+        takes_weights=True, convert_checkpoint=basicvsrpp.convert_reference_checkpoint),
+    "tecogan": ModelEntry(
+        "tecogan", lambda scale: frvsr.FRVSR(), (4,),
+        "FRVSR/TecoGAN generator, recurrent and streaming; loads TecoGAN-PyTorch BI checkpoints (--weights)",
+        streams=True, takes_weights=True, convert_checkpoint=frvsr.convert_reference_checkpoint),
+    "tecogan-bd": ModelEntry(
+        "tecogan-bd", lambda scale: frvsr.FRVSR(degradation="BD"), (4,),
+        "the same for blur-downsampled (BD) video; loads TecoGAN-PyTorch BD checkpoints (--weights)",
+        streams=True, takes_weights=True, convert_checkpoint=frvsr.convert_reference_checkpoint),
 }
 DEFAULT_MODEL = "bicubic"
 

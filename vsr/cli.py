@@ -81,16 +81,47 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
 
 @cli.command()
 def models() -> None:
-    """List the models `vsr run --model` accepts."""
+    """List the models `vsr run --model` accepts, and whether each can run here."""
     from vsr.models.zoo import DEFAULT_MODEL, ZOO
 
-    click.echo(f"{'name':<12} {'scales':<8} {'streams':<8} {'weights':<10} description")
+    width = max(len(name) for name in ZOO) + 2
+    click.echo(f"{'name':<{width}} {'scales':<8} {'streams':<8} {'weights':<10} description")
     for entry in ZOO.values():
-        weights = "bundled" if entry.bundled_weights else ("--weights" if entry.takes_weights else "none")
-        default = " (default)" if entry.name == DEFAULT_MODEL else ""
+        if entry.bundled_weights:
+            weights = "bundled"
+        elif entry.package_weights:
+            weights = "package" if entry.available() else "missing"
+        else:
+            weights = "--weights" if entry.takes_weights else "none"
+        notes = " (default)" if entry.name == DEFAULT_MODEL else ""
+        if not entry.available():
+            notes += f"; not installed: {entry.install_hint}"
         scales = ",".join(map(str, entry.scales))
         streams = "yes" if entry.streams else "no"
-        click.echo(f"{entry.name:<12} {scales:<8} {streams:<8} {weights:<10} {entry.description}{default}")
+        click.echo(f"{entry.name:<{width}} {scales:<8} {streams:<8} {weights:<10} {entry.description}{notes}")
+
+
+@cli.command()
+@click.argument("source", required=False, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="A .safetensors file.")
+@click.option("--model", "model_name", default=None,
+              help="The model the weights are for; without SOURCE, the weights its package provides.")
+@click.option("--scale", type=int, default=None, help="Which of the model's scales (default: its largest).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def convert(source: Path | None, output: Path, model_name: str | None, scale: int | None, overwrite: bool) -> None:
+    """Write weights as safetensors, for `vsr run --weights`.
+
+    SOURCE is an ncnn .param file (with its .bin beside it) or a PyTorch checkpoint of --model (mmagic,
+    BasicSR, Real-ESRGAN, TecoGAN-PyTorch names are converted to ours).
+    """
+    from vsr.models.convert import converted_weights, save_weights
+
+    if source is None and model_name is None:
+        raise VsrError(None, "give a SOURCE file, or --model for the weights an installed package provides")
+    state = converted_weights(source, model_name, scale)
+    save_weights(state, output, overwrite)
+    count = sum(tensor.numel() for tensor in state.values())
+    click.echo(f"vsr: {len(state)} tensors, {count:,} parameters -> {output}")
 
 
 @cli.command(name="probe")

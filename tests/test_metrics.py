@@ -239,3 +239,40 @@ def test_frames_that_are_not_rgb_bytes_are_refused(clip: list[np.ndarray]) -> No
         tof(clip, [f.astype(np.float32) / 255 for f in clip])
     with pytest.raises(ValueError, match=r"outputs\[0\] has shape \(96, 128\)"):
         warping_error([f[..., 0] for f in clip])
+
+
+# --- fidelity: PSNR-Y and SSIM-Y ---
+
+def test_y_channel_is_matlab_rgb2ycbcr_studio_swing():
+    from vsr.metrics import rgb_to_y
+
+    black, white = np.zeros((1, 1, 3), np.uint8), np.full((1, 1, 3), 255, np.uint8)
+    assert rgb_to_y(black)[0, 0] == pytest.approx(16.0)
+    assert rgb_to_y(white)[0, 0] == pytest.approx(235.0)
+    red = np.array([[[255, 0, 0]]], np.uint8)
+    assert rgb_to_y(red)[0, 0] == pytest.approx(16 + 65.481)
+
+
+def test_psnr_of_a_known_error_and_the_border_crop():
+    from vsr.metrics import psnr
+
+    target = np.full((20, 20, 3), 100, np.uint8)
+    output = target.copy()
+    output[4:-4, 4:-4] += 10  # every channel +10 inside: Y moves by 10 * (65.481 + 128.553 + 24.966) / 255
+    dy = 10 * 219.0 / 255
+    inside = 10 * np.log10(255**2 / dy**2)
+    assert psnr(output, target, crop_border=4) == pytest.approx(inside)
+    assert psnr(output, target, crop_border=4, y_channel=False) == pytest.approx(10 * np.log10(255**2 / 100))
+    assert psnr(output, target, crop_border=0) > inside  # the untouched border dilutes the error
+    assert psnr(target, target) == float("inf")
+
+
+def test_ssim_is_one_for_equal_frames_and_falls_with_noise():
+    from vsr.metrics import ssim
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    assert ssim(frame, frame) == pytest.approx(1.0)
+    light = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
+    heavy = np.clip(frame + rng.normal(0, 30, frame.shape), 0, 255).astype(np.uint8)
+    assert 1.0 > ssim(light, frame) > ssim(heavy, frame) > 0.0

@@ -1,8 +1,8 @@
 """Video quality metrics, computed the way the papers' own evaluation scripts compute them.
 
 Our figures are only worth printing if they compare with published tables, so each metric follows one
-reference script, quirks included, and says which. Sections: input frames (shared by every metric), optical
-flow, temporal consistency (tOF, flow-warping error).
+reference script, quirks included, and says which. Sections: input frames (shared by every metric), fidelity
+(PSNR, SSIM), optical flow, temporal consistency (tOF, flow-warping error).
 
 Every metric takes sequences of (H, W, 3) RGB frames, a list or one (T, H, W, 3) array, uint8 or uint16.
 The reference scripts read 8-bit PNG or JPEG files, so uint16 frames are first scaled to 8 bits
@@ -52,6 +52,56 @@ def paired_frames(outputs: Frames, targets: Frames) -> tuple[list[np.ndarray], l
         raise ValueError(f"outputs are {outputs[0].shape[1]}x{outputs[0].shape[0]} but targets are "
                          f"{targets[0].shape[1]}x{targets[0].shape[0]}")
     return outputs, targets
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fidelity: PSNR and SSIM, as BasicSR's `calculate_psnr` / `calculate_ssim` with test_y_channel=True
+# ---------------------------------------------------------------------------------------------------------
+
+
+def rgb_to_y(frame: np.ndarray) -> np.ndarray:
+    """8-bit RGB -> float64 Y in [16, 235], MATLAB's rgb2ycbcr (BT.601, studio swing), not rounded."""
+    rgb = frame.astype(np.float64) / 255.0
+    return 16.0 + rgb @ np.array([65.481, 128.553, 24.966])
+
+
+def _crop(image: np.ndarray, border: int) -> np.ndarray:
+    return image[border:-border, border:-border] if border else image
+
+
+def psnr(output: np.ndarray, target: np.ndarray, crop_border: int = 0, y_channel: bool = True) -> float:
+    """PSNR in dB of one 8-bit frame pair, on Y (or RGB), after cropping `crop_border` pixels (the scale)."""
+    a, b = (rgb_to_y(x) if y_channel else x.astype(np.float64) for x in (output, target))
+    mse = np.mean((_crop(a, crop_border) - _crop(b, crop_border)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def ssim(output: np.ndarray, target: np.ndarray, crop_border: int = 0) -> float:
+    """SSIM (Wang et al. 2004) of one 8-bit frame pair on Y: 11x11 Gaussian window of sigma 1.5, valid part."""
+    a, b = (_crop(rgb_to_y(x), crop_border) for x in (output, target))
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    window = cv2.getGaussianKernel(11, 1.5)
+    window = window @ window.T
+
+    def local_mean(image: np.ndarray) -> np.ndarray:
+        return cv2.filter2D(image, -1, window)[5:-5, 5:-5]  # only where the window fits inside the frame
+
+    mu_a, mu_b = local_mean(a), local_mean(b)
+    var_a = local_mean(a * a) - mu_a**2
+    var_b = local_mean(b * b) - mu_b**2
+    cov = local_mean(a * b) - mu_a * mu_b
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(ssim_map.mean())
+
+
+def psnr_per_frame(outputs: Frames, targets: Frames, crop_border: int = 0, y_channel: bool = True) -> list[float]:
+    outputs, targets = paired_frames(outputs, targets)
+    return [psnr(o, t, crop_border, y_channel) for o, t in zip(outputs, targets)]
+
+
+def ssim_per_frame(outputs: Frames, targets: Frames, crop_border: int = 0) -> list[float]:
+    outputs, targets = paired_frames(outputs, targets)
+    return [ssim(o, t, crop_border) for o, t in zip(outputs, targets)]
 
 
 def _grey(frame: np.ndarray) -> np.ndarray:

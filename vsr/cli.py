@@ -124,6 +124,27 @@ def convert(source: Path | None, output: Path, model_name: str | None, scale: in
     click.echo(f"vsr: {len(state)} tensors, {count:,} parameters -> {output}")
 
 
+@cli.command(name="train")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@click.option("--resume", is_flag=True, help="Continue the run in the config's output folder from its checkpoint.")
+@click.option("--steps", "stop_after", type=click.IntRange(min=1), default=None,
+              help="Stop after this many more steps (the schedule still spans the config's steps).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def train_command(config_path: Path, resume: bool, stop_after: int | None, device: str) -> None:
+    """Train a model from a YAML config (see configs/); under torchrun, on several GPUs with DDP."""
+    import torch
+
+    from vsr.train.config import load_config
+    from vsr.train.loop import train
+
+    if device == "cuda":
+        _require_cuda()
+    config = load_config(config_path)
+    files = train(config, resume=resume, device=None if device == "auto" else torch.device(device),
+                  stop_after=stop_after)
+    click.echo(f"vsr: run in {files.folder}: {files.checkpoint.name}, {files.train_log.name}, {files.plot.name}")
+
+
 @cli.command(name="probe")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 def probe_command(input_path: Path) -> None:

@@ -1,0 +1,155 @@
+"""`vsr train`: data, exact resume, logs and exports, errors, and DDP on the CPU, with tiny models."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from tests.conftest import make_clip
+from vsr.errors import VsrError
+from vsr.models.srvgg import SRVGGNetCompact
+from vsr.models.weights import load_state_dict
+from vsr.train.config import load_config
+from vsr.train.data import DataSettings, TrainingClips
+from vsr.train.degradations import bicubic_downsample
+from vsr.train.loop import Ranks, StepBatches, train
+
+
+def textured_image(seed: int, height: int = 96, width: int = 128) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
+    return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> list[str]:
+    video = make_clip(tmp_path / "clip.mp4", frames=8, width=64, height=48, audio=False)
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    for index in range(2):
+        image = textured_image(index)
+        image[..., 0], image[..., 2] = 20, 230  # BGR: strongly red stills, unlike the test video
+        cv2.imwrite(str(stills / f"photo_{index}.png"), image)
+    return [str(video), str(stills)]
+
+
+def write_config(tmp_path: Path, sources: list[str], **train) -> Path:
+    config = {
+        "name": "tiny",
+        "output_dir": str(tmp_path / "run"),
+        "model": {"type": "srvgg", "args": {"num_feat": 4, "num_conv": 1}},
+        "data": {"sources": sources, "frames": 2, "crop": 8, "scale": 4, "cache_dir": str(tmp_path / "cache")},
+        "train": {"steps": 6, "batch_size": 2, "lr": 1e-3, "checkpoint_every": 3, "log_every": 1, **train},
+        "validation": {"clips": [sources[0]], "frames": 2, "every": 3},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def read_rows(path: Path) -> list[dict]:
+    with path.open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_samples_are_deterministic_pairs_of_bi_degraded_clips(tmp_path, sources):
+    settings = DataSettings(sources=sources, frames=3, crop=8, scale=4, cache_dir=str(tmp_path / "cache"))
+    clips = TrainingClips(settings, seed=5)
+    lr, hr = clips[11]
+    assert lr.shape == (3, 3, 8, 8) and hr.shape == (3, 3, 32, 32)
+    torch.testing.assert_close(lr, bicubic_downsample(hr, 4))
+    _again_lr, again_hr = TrainingClips(settings, seed=5)[11]
+    torch.testing.assert_close(again_hr, hr, rtol=0, atol=0)
+    assert not torch.equal(clips[12][1], hr)
+    assert not torch.equal(TrainingClips(settings, seed=6)[11][1], hr)
+
+
+def test_both_kinds_of_source_are_drawn(tmp_path, sources):
+    settings = DataSettings(sources=sources, frames=2, crop=8, scale=4, cache_dir=str(tmp_path / "cache"),
+                            image_fraction=0.5)
+    clips = TrainingClips(settings)
+    assert len(clips.videos) == 1 and len(clips.images) == 2
+    # The stills are strongly red and the test video is not: clips of both kinds must show up.
+    redness = [(hr[:, 0] - hr[:, 2]).mean().item() for _, hr in (clips[i] for i in range(16))]
+    assert max(redness) > 0.7 and min(redness) < 0.5
+
+
+def test_step_batches_give_each_rank_its_own_samples():
+    ranks = [Ranks(rank, 2, rank) for rank in range(2)]
+    batches = [list(StepBatches(3, 5, 2, r)) for r in ranks]
+    assert batches[0] == [[12, 13], [16, 17]] and batches[1] == [[14, 15], [18, 19]]
+
+
+def test_resume_gives_the_same_loss_curve_and_weights(tmp_path, sources):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    files = train(load_config(write_config(tmp_path / "a", sources)))
+    interrupted = load_config(write_config(tmp_path / "b", sources))
+    train(interrupted, stop_after=4)  # checkpoints at 3 and 4 (the end of this part); then a "crash"
+    resumed = train(interrupted, resume=True)
+    losses = [row["loss"] for row in read_rows(files.train_log)]
+    assert [row["step"] for row in read_rows(resumed.train_log)] == [str(s) for s in range(1, 7)]
+    assert [row["loss"] for row in read_rows(resumed.train_log)] == losses
+    a, b = load_state_dict(files.final), load_state_dict(resumed.final)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_a_run_writes_logs_plot_and_weights_that_load_with_a_card(tmp_path, sources, run_cli):
+    config = write_config(tmp_path, sources)
+    result = run_cli("train", config, "--steps", "3")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    assert [int(r["step"]) for r in read_rows(run / "train_log.csv")] == [1, 2, 3]
+    validation = read_rows(run / "val_log.csv")
+    assert [r["clip"] for r in validation] == ["clip"] and float(validation[0]["bicubic_psnr_y"]) > 20
+    assert (run / "curves.png").stat().st_size > 1000
+    model = SRVGGNetCompact(num_feat=4, num_conv=1)
+    model.load_state_dict(load_state_dict(run / "best.safetensors"))
+    card = (run / "best.md").read_text()
+    assert "bicubic PSNR-Y" in card and "srvgg" in card and "3 of 6 steps" in card
+    again = run_cli("train", config)
+    assert again.exit_code == 1 and "--resume" in again.output
+
+
+def test_bad_configs_are_named(tmp_path, run_cli):
+    missing = run_cli("train", tmp_path / "nope.yaml")
+    assert missing.exit_code == 1 and "nope.yaml: no such config file" in missing.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nmodel: {type: srvgg}\n")
+    with pytest.raises(VsrError, match="broken.yaml: missing setting 'data'"):
+        load_config(broken)
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(yaml.safe_dump({"name": "x", "model": {"type": "srvgg"}, "data": {"sources": ["a"]},
+                                     "train": {"steps": 1, "speed": 3}}))
+    with pytest.raises(VsrError, match="bad setting"):
+        load_config(wrong)
+
+
+def test_the_shipped_configs_load_and_build():
+    for path in sorted(Path("configs").glob("*.yaml")):
+        config = load_config(path)
+        model = config.model.build()
+        assert model.scale == config.data.scale, path
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_on_the_cpu_train_one_model(tmp_path, sources):
+    config = write_config(tmp_path, sources, steps=2, checkpoint_every=2)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+               "-m", "vsr", "train", str(config)]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = read_rows(tmp_path / "run" / "train_log.csv")
+    assert [r["step"] for r in rows] == ["1", "2"]  # rank 0 alone writes the logs
+    assert (tmp_path / "run" / "final.safetensors").exists()

@@ -1,0 +1,104 @@
+"""Training configs: YAML files whose sections map one to one onto the dataclasses below."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from torch import nn
+
+from vsr.errors import VsrError
+from vsr.models.basicvsrpp import BasicVSRPlusPlus
+from vsr.models.frvsr import FRVSR
+from vsr.models.srvgg import SRVGGNetCompact
+from vsr.train.data import DataSettings
+
+# The networks a config can name, by their constructors; `model.args` are the constructor's arguments.
+MODEL_TYPES: dict[str, type[nn.Module]] = {
+    "basicvsrpp": BasicVSRPlusPlus,
+    "frvsr": FRVSR,
+    "srvgg": SRVGGNetCompact,
+}
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    type: str
+    args: dict = field(default_factory=dict)
+
+    def build(self) -> nn.Module:
+        if self.type not in MODEL_TYPES:
+            raise VsrError(None, f"unknown model type '{self.type}' (one of {', '.join(MODEL_TYPES)})")
+        return MODEL_TYPES[self.type](**self.args)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int
+    batch_size: int = 4
+    lr: float = 2e-4
+    min_lr: float = 1e-6  # the end of the cosine schedule
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables
+    warp_loss_weight: float = 0.0  # FRVSR: the flow network's unsupervised low-res warping loss
+    checkpoint_every: int = 200
+    log_every: int = 10
+    num_workers: int = 0  # data loader processes; 0 draws samples in the training process
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    clips: list[str] = field(default_factory=list)
+    frames: int = 10  # the first frames of each clip
+    max_height: int = 0  # centre crop of the high-res frames (0: whole frames), to keep validation quick
+    max_width: int = 0
+    every: int = 500
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    name: str
+    model: ModelSettings
+    data: DataSettings
+    train: TrainSettings
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    seed: int = 0
+    output_dir: str = ""  # default runs/<name>
+    description: str = ""  # a sentence for the model card
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir or f"runs/{self.name}")
+
+
+def load_config(path: str | Path) -> TrainingConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise VsrError(path, "no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise VsrError(path, f"not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise VsrError(path, "a training config is a YAML mapping")
+    try:
+        return TrainingConfig(
+            name=raw["name"],
+            model=ModelSettings(**raw["model"]),
+            data=DataSettings(**raw["data"]),
+            train=_with_tuples(TrainSettings(**raw["train"])),
+            validation=ValidationSettings(**raw.get("validation", {})),
+            seed=raw.get("seed", 0),
+            output_dir=raw.get("output_dir", ""),
+            description=raw.get("description", ""),
+        )
+    except KeyError as error:
+        raise VsrError(path, f"missing setting {error}") from None
+    except TypeError as error:
+        raise VsrError(path, f"bad setting: {error}") from None
+
+
+def _with_tuples(settings: TrainSettings) -> TrainSettings:
+    return dataclasses.replace(settings, betas=tuple(settings.betas))

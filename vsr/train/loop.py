@@ -1,0 +1,145 @@
+"""`vsr train`: the training loop, with checkpoints that resume exactly, validation, logs and exports.
+
+One process per device; under torchrun each rank draws its own share of every step's samples and DDP
+averages the gradients, so the same config trains on one CPU or on several GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+from torch import nn
+
+from vsr.errors import VsrError
+from vsr.train.config import TrainingConfig
+from vsr.train.data import TrainingClips
+from vsr.train.losses import charbonnier_loss, warping_loss
+from vsr.train.report import RunFiles
+from vsr.train.validation import bicubic_scores, evaluate, load_validation_clips
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process sits in a torchrun job (rank 0 of 1 when run plainly)."""
+
+    rank: int = 0
+    world: int = 1
+    local: int = 0
+
+    @staticmethod
+    def from_environment() -> Ranks:
+        return Ranks(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")),
+                     int(os.environ.get("LOCAL_RANK", "0")))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Sample indices for steps start..end-1: step s, rank r draws s*B*world + r*B + (0..B-1)."""
+
+    def __init__(self, start: int, end: int, batch_size: int, ranks: Ranks) -> None:
+        self.start, self.end, self.batch_size, self.ranks = start, end, batch_size, ranks
+
+    def __iter__(self):
+        for step in range(self.start, self.end):
+            first = (step * self.ranks.world + self.ranks.rank) * self.batch_size
+            yield list(range(first, first + self.batch_size))
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+class TrainingForward(nn.Module):
+    """What one training step needs from the model, behind `forward` so that DDP sees it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if hasattr(self.model, "forward_with_flows"):
+            return self.model.forward_with_flows(lr)
+        return self.model(lr), None
+
+
+def train(config: TrainingConfig, resume: bool = False, device: torch.device | None = None,
+          stop_after: int | None = None) -> RunFiles:
+    """Trains to config.train.steps (or stops after `stop_after` more steps), checkpointing on the way."""
+    ranks = Ranks.from_environment()
+    device = device or _default_device(ranks)
+    if ranks.world > 1:
+        torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    torch.manual_seed(config.seed)
+    model = config.model.build().to(device)
+    settings = config.train
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.steps, eta_min=settings.min_lr)
+    files = RunFiles(config.run_dir, config)
+    start, best = 0, None
+    if resume:
+        start, best = files.load_checkpoint(model, optimizer, schedule)
+    elif files.checkpoint.exists():
+        raise VsrError(files.checkpoint, "a run is already here; pass --resume to continue it, or change output_dir")
+    if ranks.is_main:
+        files.start(resumed_at=start)
+    step_model = TrainingForward(model)
+    if ranks.world > 1:
+        step_model = nn.parallel.DistributedDataParallel(step_model, device_ids=[device.index] if device.index else None)
+
+    validation = _validation(config) if ranks.is_main else None
+    end = settings.steps if stop_after is None else min(settings.steps, start + stop_after)
+    loader = torch.utils.data.DataLoader(
+        TrainingClips(config.data, config.seed), batch_sampler=StepBatches(start, end, settings.batch_size, ranks),
+        num_workers=settings.num_workers)
+    model.train()
+    tic = time.perf_counter()
+    for step, (lr, hr) in enumerate(loader, start=start + 1):
+        lr, hr = lr.to(device), hr.to(device)
+        sr, flows = step_model(lr)
+        loss = charbonnier_loss(sr, hr)
+        if flows is not None and settings.warp_loss_weight:
+            loss = loss + settings.warp_loss_weight * warping_loss(lr[:, :-1], lr[:, 1:], flows)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        optimizer.step()
+        schedule.step()
+        if not ranks.is_main:
+            continue
+        if step % settings.log_every == 0 or step == end:
+            seconds = (time.perf_counter() - tic) / max(1, step - start)
+            files.log_step(step, loss.item(), schedule.get_last_lr()[0], seconds)
+        if validation and (step % config.validation.every == 0 or step == end):
+            best = files.log_validation(step, evaluate(model, validation[0], config.data.scale, device),
+                                        validation[1], model, best)
+        if step % settings.checkpoint_every == 0 or step == end:
+            files.save_checkpoint(model, optimizer, schedule, step, best)
+    if ranks.is_main:
+        files.finish(model)
+    if ranks.world > 1:
+        torch_dist.destroy_process_group()
+    return files
+
+
+def _default_device(ranks: Ranks) -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", ranks.local)
+    return torch.device("cpu")
+
+
+def _validation(config: TrainingConfig):
+    """Validation clips and their bicubic scores, or None when the config names none."""
+    settings = config.validation
+    if not settings.clips:
+        return None
+    data = config.data
+    clips = load_validation_clips(settings.clips, settings.frames, data.scale,
+                                  "BD" if data.degradation == "BD" else "BI", settings.max_height, settings.max_width)
+    return clips, bicubic_scores(clips, data.scale)

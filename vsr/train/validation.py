@@ -1,0 +1,79 @@
+"""Validation during training: PSNR-Y and SSIM-Y on held-out clips, beside MATLAB-bicubic upscaling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vsr.io.probe import probe
+from vsr.io.reader import FrameReader
+from vsr.metrics import psnr, ssim
+from vsr.pipeline.tensors import pad_to_multiple
+from vsr.train.degradations import bicubic_downsample, blur_downsample, imresize
+
+
+@dataclass
+class ValidationClip:
+    name: str
+    hr: torch.Tensor  # (T, 3, H, W) in [0, 1], 8-bit values
+    lr: torch.Tensor  # (T, 3, H/scale, W/scale)
+
+
+def load_validation_clips(paths: list[str], frames: int, scale: int, degradation: str = "BI",
+                          max_height: int = 0, max_width: int = 0) -> list[ValidationClip]:
+    """The first `frames` frames of each clip, centre-cropped to the limits and to a multiple of `scale`."""
+    clips = []
+    for name in paths:
+        info = probe(Path(name))
+        images = [frame.image for frame in islice(FrameReader(info), frames)]
+        hr = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+        hr = (hr.float() / (65535 if hr.dtype == torch.uint16 else 255) * 255).round() / 255
+        hr = _centre_crop(hr, max_height or hr.shape[-2], max_width or hr.shape[-1], scale)
+        downsample = bicubic_downsample if degradation == "BI" else blur_downsample
+        clips.append(ValidationClip(Path(name).stem, hr, downsample(hr, scale).float()))
+    return clips
+
+
+def _centre_crop(frames: torch.Tensor, max_height: int, max_width: int, scale: int) -> torch.Tensor:
+    height, width = frames.shape[-2:]
+    h = min(height, max_height) // scale * scale
+    w = min(width, max_width) // scale * scale
+    top, left = (height - h) // 2, (width - w) // 2
+    return frames[..., top:top + h, left:left + w]
+
+
+def to_8bit_frames(frames: torch.Tensor) -> np.ndarray:
+    """(T, 3, H, W) float -> (T, H, W, 3) uint8, rounded as a saved frame is."""
+    return (frames.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def clip_scores(output: torch.Tensor, target: torch.Tensor, scale: int) -> tuple[float, float]:
+    """Mean PSNR-Y and SSIM-Y over the frames, `scale` pixels cropped at each border."""
+    outputs, targets = to_8bit_frames(output), to_8bit_frames(target)
+    psnrs = [psnr(o, t, scale) for o, t in zip(outputs, targets)]
+    ssims = [ssim(o, t, scale) for o, t in zip(outputs, targets)]
+    return float(np.mean(psnrs)), float(np.mean(ssims))
+
+
+def bicubic_scores(clips: list[ValidationClip], scale: int) -> dict[str, tuple[float, float]]:
+    """The baseline as the papers' tables give it: MATLAB's bicubic imresize back up to full size."""
+    return {clip.name: clip_scores(imresize(clip.lr, tuple(clip.hr.shape[-2:])), clip.hr, scale) for clip in clips}
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, clips: list[ValidationClip], scale: int,
+             device: torch.device) -> dict[str, tuple[float, float]]:
+    """(PSNR-Y, SSIM-Y) per clip, each clip run as one sequence."""
+    was_training = model.training
+    model.eval()
+    scores = {}
+    for clip in clips:
+        lr, (height, width) = pad_to_multiple(clip.lr[None].to(device), getattr(model, "size_multiple", 1))
+        sr = model(lr)[0, ..., : scale * height, : scale * width].float().cpu()
+        scores[clip.name] = clip_scores(sr, clip.hr, scale)
+    model.train(was_training)
+    return scores

@@ -177,3 +177,34 @@ def test_precision_flag_runs_end_to_end_and_auto_is_fp32_on_the_cpu(tmp_path):
         outputs[precision] = [read_png(p).astype(int) for p in list_frames(tmp_path / precision)]
     assert len(outputs["bf16"]) == 3 and outputs["bf16"][0].shape == (96, 128, 3)
     assert max(np.abs(a - b).max() for a, b in zip(outputs["fp32"], outputs["bf16"])) <= 12
+
+
+def test_the_small_config_costs_at_most_a_quarter_of_c64n7():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vsr.train.config import load_config
+
+    def flops(model: torch.nn.Module) -> int:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.rand(1, 2, 3, 64, 64))
+        return counter.get_total_flops()
+
+    small = load_config("configs/basicvsrpp_small_bi_x4.yaml").model.build()
+    assert flops(small) <= 0.25 * flops(BasicVSRPlusPlus())
+
+
+def test_forward_with_flows_returns_forward_and_the_flows_that_line_frames_up():
+    torch.manual_seed(0)
+    model = BasicVSRPlusPlus(mid_channels=8, num_blocks=1, hr_channels=8, deform_groups=2).eval()
+    lr = torch.rand(1, 3, 3, 20, 24)
+    with torch.no_grad():
+        sr, flows = model.forward_with_flows(lr)
+        torch.testing.assert_close(sr, model(lr))
+        assert flows.shape == (1, 2, 2, 20, 24)
+        expected = model.spynet(_pad(lr[:, 1]), _pad(lr[:, 0]))[..., :20, :24]
+    torch.testing.assert_close(flows[:, 0], expected)
+
+
+def _pad(frame: torch.Tensor) -> torch.Tensor:
+    """As the model pads frames under 64 pixels (replicate, bottom and right) before SPyNet."""
+    return torch.nn.functional.pad(frame, (0, 64 - frame.shape[-1], 0, 64 - frame.shape[-2]), mode="replicate")

@@ -72,7 +72,7 @@ class BasicVSRPlusPlus(nn.Module):
     half_safe = True  # under autocast, flows and deformable sampling stay in fp32 (see compute_flows, ops/)
 
     def __init__(self, mid_channels: int = 64, num_blocks: int = 7, max_residue_magnitude: float = 10,
-                 context_frames: int = 6) -> None:
+                 context_frames: int = 6, hr_channels: int = 64, deform_groups: int = 16) -> None:
         super().__init__()
         self.mid_channels = mid_channels
         # Frames of context each side for seamless chunks; tests/test_basicvsrpp.py measures the error against it.
@@ -80,7 +80,7 @@ class BasicVSRPlusPlus(nn.Module):
         self.spynet = SPyNet()
         self.feat_extract = ResidualBlocksWithInputConv(3, mid_channels, 5)
         self.deform_align = nn.ModuleDict({
-            name: SecondOrderDeformableAlignment(mid_channels, 16, max_residue_magnitude) for name in BRANCHES
+            name: SecondOrderDeformableAlignment(mid_channels, deform_groups, max_residue_magnitude) for name in BRANCHES
         })
         self.backbone = nn.ModuleDict({
             name: ResidualBlocksWithInputConv((2 + i) * mid_channels, mid_channels, num_blocks)
@@ -88,11 +88,17 @@ class BasicVSRPlusPlus(nn.Module):
         })
         self.reconstruction = ResidualBlocksWithInputConv(5 * mid_channels, mid_channels, 5)
         self.upsample1 = PixelShufflePack(mid_channels, mid_channels, 2)
-        self.upsample2 = PixelShufflePack(mid_channels, 64, 2)
-        self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
-        self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
+        # The two layers at 4x resolution cost more than the rest of c64n7 but one branch: hr_channels below 64
+        # is where a small model saves most.
+        self.upsample2 = PixelShufflePack(mid_channels, hr_channels, 2)
+        self.conv_hr = nn.Conv2d(hr_channels, hr_channels, 3, 1, 1)
+        self.conv_last = nn.Conv2d(hr_channels, 3, 3, 1, 1)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_flows(lr)[0]
+
+    def forward_with_flows(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The outputs and the forward flows (N, T-1, 2, H, W) from frame t+1 to frame t, for training losses."""
         n, t, c, height, width = lr.shape
         lr = _pad_to_min_size(lr, MIN_SIZE)
         spatial = list(self.feat_extract(lr.flatten(0, 1)).unflatten(0, (n, t)).unbind(1))
@@ -103,7 +109,7 @@ class BasicVSRPlusPlus(nn.Module):
             branches[name] = self.propagate(spatial, branches, flows, name)
         sr = torch.stack([self.reconstruct(lr[:, i], spatial[i], [b[i] for b in branches.values()])
                           for i in range(t)], dim=1)
-        return sr[..., : 4 * height, : 4 * width]
+        return sr[..., : 4 * height, : 4 * width], flows_forward[..., :height, :width]
 
     def compute_flows(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, T-1, 2, H, W) each: backward[i] from frame i to i+1, forward[i] from frame i+1 to i."""

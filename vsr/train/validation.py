@@ -77,3 +77,17 @@ def evaluate(model: torch.nn.Module, clips: list[ValidationClip], scale: int,
         scores[clip.name] = clip_scores(sr, clip.hr, scale)
     model.train(was_training)
     return scores
+
+
+def upscale_as_vsr_run(model: torch.nn.Module, clip: ValidationClip, device: torch.device,
+                       chunk: int = 16) -> torch.Tensor:
+    """The clip's SR frames exactly as `vsr run` makes them: 8-bit frames in, windows or steps, 8-bit out."""
+    from fractions import Fraction
+
+    from vsr.io.frames import Frame
+    from vsr.pipeline.inference import upscale_frames
+
+    images = to_8bit_frames(clip.lr)
+    frames = (Frame(image, index, Fraction(1, 25)) for index, image in enumerate(images))
+    outputs = [frame.image for frame in upscale_frames(frames, model.eval(), device, chunk=chunk)]
+    return torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2).float() / 255

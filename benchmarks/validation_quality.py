@@ -1,0 +1,104 @@
+"""Quality of our shipped weights on the held-out clips: PSNR-Y / SSIM-Y against bicubic, BI x4.
+
+The clips of `../shared/data/clips/val` (never trained on) are downsampled with MATLAB's bicubic imresize,
+upscaled by each model exactly as `vsr run` does (8-bit frames in and out, windows or steps, scene cuts), and
+scored as the papers do (Y of BT.601, 4-pixel border cropped, mean over frames, then over clips). "bicubic
+(MATLAB)" is the baseline the literature's tables print; `bicubic` is our zoo's PyTorch bicubic (a = -0.75).
+
+    python benchmarks/validation_quality.py                                # zoo models with weights
+    python benchmarks/validation_quality.py --candidate runs/frvsr_bi_x4   # and a training run's best weights
+    python benchmarks/validation_quality.py --frames 30 --write            # first 30 frames; into RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from results_file import write_section  # noqa: E402
+from vsr.models.weights import load_state_dict  # noqa: E402
+from vsr.models.zoo import ZOO, build_model, load_into  # noqa: E402
+from vsr.train.config import load_config  # noqa: E402
+from vsr.train.degradations import imresize  # noqa: E402
+from vsr.train.validation import clip_scores, load_validation_clips, upscale_as_vsr_run  # noqa: E402
+
+HEADING = "## Shipped weights: quality on clips/val, BI x4 (benchmarks/validation_quality.py)"
+VAL_DIR = ROOT.parent / "shared" / "data" / "clips" / "val"
+SCALE = 4
+
+
+def candidate_model(run_dir: Path) -> torch.nn.Module:
+    """A training run's best weights, in the architecture its config.yaml names."""
+    config = load_config(run_dir / "config.yaml")
+    model = config.model.build()
+    load_into(model, load_state_dict(run_dir / "best.safetensors"), run_dir / "best.safetensors")
+    return model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=0, help="first N frames of each clip (0: all)")
+    parser.add_argument("--candidate", type=Path, action="append", default=[], help="a training run folder")
+    parser.add_argument("--model", action="append", default=None, help="zoo models (default: those with weights)")
+    parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    if not VAL_DIR.is_dir():
+        sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
+    torch.set_grad_enabled(False)
+
+    paths = sorted(str(p) for p in VAL_DIR.glob("*.mp4"))
+    clips = load_validation_clips(paths, args.frames or 10**9, SCALE)
+    names = args.model or ["bicubic"] + [n for n, e in ZOO.items() if e.bundled_weights and SCALE in e.scales]
+    models = {name: build_model(name, SCALE) for name in names}
+    models.update({f"run {run.name}": candidate_model(run) for run in args.candidate})
+
+    table = {"bicubic (MATLAB)": {c.name: clip_scores(imresize(c.lr, tuple(c.hr.shape[-2:])), c.hr, SCALE)
+                                  for c in clips}}
+    speed = {}
+    for name, model in models.items():
+        table[name], seconds = {}, 0.0
+        for clip in clips:
+            tic = time.perf_counter()
+            sr = upscale_as_vsr_run(model, clip, torch.device("cpu"))
+            seconds += time.perf_counter() - tic
+            table[name][clip.name] = clip_scores(sr, clip.hr, SCALE)
+        speed[name] = sum(len(c.lr) for c in clips) / seconds
+        print(f"{name}: done", file=sys.stderr)
+
+    section = render(table, speed, clips, args.frames)
+    print(section)
+    if args.write:
+        write_section(Path(__file__).with_name("RESULTS.md"), HEADING, section)
+
+
+def render(table: dict, speed: dict, clips, frames: int) -> str:
+    baseline = table["bicubic (MATLAB)"]
+    clip_names = [c.name for c in clips]
+    header = "| model | " + " | ".join(clip_names) + " | mean PSNR-Y / SSIM-Y | gain over MATLAB bicubic | frames/s |"
+    lines = [HEADING, "",
+             f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
+             f"{torch.get_num_threads()} threads; {frames or 'all'} frames per clip; PSNR-Y (dB) per clip; "
+             "frames/s through the `vsr run` pipeline without decoding or encoding.",
+             f"Reproduce: `python benchmarks/validation_quality.py{f' --frames {frames}' if frames else ''}`.",
+             "", header, "|" + "---|" * (len(clip_names) + 4)]
+    base_mean = sum(p for p, _ in baseline.values()) / len(baseline)
+    for name, scores in table.items():
+        mean_p = sum(p for p, _ in scores.values()) / len(scores)
+        mean_s = sum(s for _, s in scores.values()) / len(scores)
+        cells = " | ".join(f"{scores[c][0]:.2f}" for c in clip_names)
+        fps = f"{speed[name]:.2f}" if name in speed else "-"
+        lines.append(f"| {name} | {cells} | {mean_p:.2f} / {mean_s:.4f} | {mean_p - base_mean:+.2f} | {fps} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -16,20 +16,18 @@ import argparse
 import datetime
 import platform
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
+import torch
+from results_file import write_section
 
-from results_file import write_section  # noqa: E402
-from vsr.models.weights import load_state_dict  # noqa: E402
-from vsr.models.zoo import ZOO, build_model, load_into  # noqa: E402
-from vsr.train.config import load_config  # noqa: E402
-from vsr.train.degradations import imresize  # noqa: E402
-from vsr.train.validation import clip_scores, load_validation_clips, upscale_as_vsr_run  # noqa: E402
+from vsr.models.weights import load_state_dict
+from vsr.models.zoo import ZOO, build_model, load_into
+from vsr.train.config import load_config
+from vsr.train.validation import bicubic_scores, load_validation_clips, pipeline_scores
 
 HEADING = "## Shipped weights: quality on clips/val, BI x4 (benchmarks/validation_quality.py)"
 VAL_DIR = ROOT.parent / "shared" / "data" / "clips" / "val"
@@ -61,17 +59,10 @@ def main() -> None:
     models = {name: build_model(name, SCALE) for name in names}
     models.update({f"run {run.name}": candidate_model(run) for run in args.candidate})
 
-    table = {"bicubic (MATLAB)": {c.name: clip_scores(imresize(c.lr, tuple(c.hr.shape[-2:])), c.hr, SCALE)
-                                  for c in clips}}
+    table = {"bicubic (MATLAB)": bicubic_scores(clips, SCALE)}
     speed = {}
     for name, model in models.items():
-        table[name], seconds = {}, 0.0
-        for clip in clips:
-            tic = time.perf_counter()
-            sr = upscale_as_vsr_run(model, clip, torch.device("cpu"))
-            seconds += time.perf_counter() - tic
-            table[name][clip.name] = clip_scores(sr, clip.hr, SCALE)
-        speed[name] = sum(len(c.lr) for c in clips) / seconds
+        table[name], speed[name] = pipeline_scores(model, clips, SCALE, torch.device("cpu"))
         print(f"{name}: done", file=sys.stderr)
 
     section = render(table, speed, clips, args.frames)
@@ -85,9 +76,9 @@ def render(table: dict, speed: dict, clips, frames: int) -> str:
     clip_names = [c.name for c in clips]
     header = "| model | " + " | ".join(clip_names) + " | mean PSNR-Y / SSIM-Y | gain over MATLAB bicubic | frames/s |"
     lines = [HEADING, "",
-             f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
+             (f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
              f"{torch.get_num_threads()} threads; {frames or 'all'} frames per clip; PSNR-Y (dB) per clip; "
-             "frames/s through the `vsr run` pipeline without decoding or encoding.",
+             "frames/s through the `vsr run` pipeline without decoding or encoding."),
              f"Reproduce: `python benchmarks/validation_quality.py{f' --frames {frames}' if frames else ''}`.",
              "", header, "|" + "---|" * (len(clip_names) + 4)]
     base_mean = sum(p for p, _ in baseline.values()) / len(baseline)

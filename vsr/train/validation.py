@@ -91,3 +91,17 @@ def upscale_as_vsr_run(model: torch.nn.Module, clip: ValidationClip, device: tor
     frames = (Frame(image, index, Fraction(1, 25)) for index, image in enumerate(images))
     outputs = [frame.image for frame in upscale_frames(frames, model.eval(), device, chunk=chunk)]
     return torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2).float() / 255
+
+
+def pipeline_scores(model: torch.nn.Module, clips: list[ValidationClip], scale: int,
+                    device: torch.device) -> tuple[dict[str, tuple[float, float]], float]:
+    """(PSNR-Y, SSIM-Y) per clip of `vsr run`'s output, and the frames per second it took."""
+    import time
+
+    scores, seconds = {}, 0.0
+    for clip in clips:
+        tic = time.perf_counter()
+        sr = upscale_as_vsr_run(model, clip, device)
+        seconds += time.perf_counter() - tic
+        scores[clip.name] = clip_scores(sr, clip.hr, scale)
+    return scores, sum(len(clip.lr) for clip in clips) / seconds

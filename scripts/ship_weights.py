@@ -1,0 +1,84 @@
+"""Copy a training run's best weights into the package, with a model card scored on the whole validation clips.
+
+    python scripts/ship_weights.py runs/frvsr_bi_x4 frvsr_bi_x4
+
+writes vsr/weights/frvsr_bi_x4.safetensors and vsr/weights/frvsr_bi_x4.md. The card is the run's own (data,
+degradation, iterations, validation during training) plus PSNR-Y/SSIM-Y on every frame of every clip in
+../shared/data/clips/val as `vsr run` produces them, beside MATLAB bicubic. It refuses weights that do not
+beat the ones already shipped under that name, unless told --force.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch
+
+from vsr.models.weights import load_state_dict
+from vsr.models.zoo import WEIGHTS_DIR, load_into
+from vsr.train.config import load_config
+from vsr.train.validation import bicubic_scores, load_validation_clips, pipeline_scores
+
+VAL_DIR = ROOT.parent / "shared" / "data" / "clips" / "val"
+DATA_CREDITS = """Training media: Big Buck Bunny (c) Blender Foundation, CC BY 3.0 (clips/train); still images from
+the CSet5, CSet14, CBSD68 and CUrban100 benchmark sets (majedelhelou/denoising_datasets), used for training
+only and not shipped. Validation clips (never trained on): bikes, chaplin, carphone_pristine, fire2 and
+bigbuckbunny_720p from ../shared/data/clips/val."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    parser.add_argument("name")
+    parser.add_argument("--force", action="store_true", help="ship even if the shipped weights score higher")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+
+    config = load_config(args.run / "config.yaml")
+    weights = args.run / "best.safetensors"
+    model = config.model.build()
+    load_into(model, load_state_dict(weights), weights)
+    scale = config.data.scale
+    clips = load_validation_clips(sorted(str(p) for p in VAL_DIR.glob("*.mp4")), 10**9, scale,
+                                  "BD" if config.data.degradation == "BD" else "BI")
+    scores, fps = pipeline_scores(model.eval(), clips, scale, torch.device("cpu"))
+    bicubic = bicubic_scores(clips, scale)
+    mean = sum(p for p, _ in scores.values()) / len(scores)
+
+    target = WEIGHTS_DIR / f"{args.name}.safetensors"
+    if target.exists() and not args.force:
+        shipped = config.model.build()
+        load_into(shipped, load_state_dict(target), target)
+        old_scores, _ = pipeline_scores(shipped.eval(), clips, scale, torch.device("cpu"))
+        old_mean = sum(p for p, _ in old_scores.values()) / len(old_scores)
+        if old_mean >= mean:
+            sys.exit(f"not shipped: {mean:.3f} dB does not beat the shipped {old_mean:.3f} dB")
+    shutil.copyfile(weights, target)
+    card = (args.run / "best.md").read_text().rstrip("\n")
+    card += "\n\n" + full_validation_table(scores, bicubic, fps) + "\n" + DATA_CREDITS + "\n"
+    target.with_suffix(".md").write_text(card)
+    print(f"shipped {target} ({mean:.2f} dB mean PSNR-Y on clips/val)")
+
+
+def full_validation_table(scores: dict, bicubic: dict, fps: float) -> str:
+    lines = [("Whole validation clips, every frame, through the `vsr run` pipeline (PSNR-Y/SSIM-Y, border "
+             f"cropped; {fps:.2f} frames/s on this CPU, 2 threads at most):"), "",
+             "| clip | PSNR-Y | SSIM-Y | bicubic PSNR-Y | bicubic SSIM-Y | gain (dB) |", "|---|---|---|---|---|---|"]
+    for clip, (p, s) in scores.items():
+        lines.append(f"| {clip} | {p:.2f} | {s:.4f} | {bicubic[clip][0]:.2f} | {bicubic[clip][1]:.4f} | "
+                     f"{p - bicubic[clip][0]:+.2f} |")
+    mean = [sum(v[i] for v in scores.values()) / len(scores) for i in (0, 1)]
+    base = [sum(v[i] for v in bicubic.values()) / len(bicubic) for i in (0, 1)]
+    lines.append(f"| **mean** | {mean[0]:.2f} | {mean[1]:.4f} | {base[0]:.2f} | {base[1]:.4f} | "
+                 f"{mean[0] - base[0]:+.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

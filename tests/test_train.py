@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from safetensors.torch import save_file
 
 from tests.conftest import make_clip
 from vsr.errors import VsrError
@@ -21,6 +22,7 @@ from vsr.models.weights import load_state_dict
 from vsr.train.config import load_config
 from vsr.train.data import DataSettings, TrainingClips
 from vsr.train.degradations import bicubic_downsample
+from vsr.train.gan import GanSettings, TecoGanCritic
 from vsr.train.loop import Ranks, StepBatches, train
 
 
@@ -153,3 +155,58 @@ def test_two_ddp_processes_on_the_cpu_train_one_model(tmp_path, sources):
     rows = read_rows(tmp_path / "run" / "train_log.csv")
     assert [r["step"] for r in rows] == ["1", "2"]  # rank 0 alone writes the logs
     assert (tmp_path / "run" / "final.safetensors").exists()
+
+
+def gan_config(tmp_path: Path, sources: list[str], steps: int) -> Path:
+    config = {
+        "name": "tiny_gan",
+        "output_dir": str(tmp_path / "run"),
+        "model": {"type": "frvsr", "args": {"mid_channels": 8, "num_blocks": 1}},
+        "data": {"sources": sources, "frames": 3, "crop": 16, "scale": 4, "cache_dir": str(tmp_path / "cache")},
+        "train": {"steps": steps, "batch_size": 1, "checkpoint_every": 1, "log_every": 1, "warp_loss_weight": 1.0},
+        "gan": {"frequency_weight": 0.1},
+    }
+    path = tmp_path / "gan.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_tecogan_training_runs_adversarially_and_resumes_exactly(tmp_path, sources):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    straight = load_config(gan_config(tmp_path / "a", sources, steps=3))
+    files = train(straight)
+    state = torch.load(files.checkpoint, weights_only=True)
+    assert set(state["critic"]) == {"discriminator", "optimizer"}
+    assert state["critic"]["optimizer"]["state"], "the discriminator was never updated"
+    assert "Adversarial (TecoGAN)" in files.final.with_suffix(".md").read_text()
+    interrupted = load_config(gan_config(tmp_path / "b", sources, steps=3))
+    train(interrupted, stop_after=2)
+    resumed = train(interrupted, resume=True)
+    assert [r["loss"] for r in read_rows(resumed.train_log)] == [r["loss"] for r in read_rows(files.train_log)]
+
+
+@pytest.mark.parametrize("threshold, updates", [(0.4, True), (-100.0, False)])
+def test_the_discriminator_steps_only_while_it_is_not_winning(threshold, updates):
+    torch.manual_seed(0)
+    critic = TecoGanCritic(GanSettings(update_threshold=threshold), crop_size=32, device=torch.device("cpu"))
+    before = {k: v.clone() for k, v in critic.discriminator.state_dict().items()}
+    real, fake = torch.rand(2, 27, 32, 32), torch.rand(2, 27, 32, 32)
+    critic.update_discriminator(real, fake)
+    after = critic.discriminator.state_dict()
+    moved = any(not torch.equal(before[k], after[k]) for k in before if before[k].dtype.is_floating_point
+                and "running" not in k)
+    assert critic.updated is updates and moved is updates
+
+
+def test_init_weights_start_the_run_from_given_weights(tmp_path, sources):
+    start = SRVGGNetCompact(num_feat=4, num_conv=1)
+    save_file(start.state_dict(), str(tmp_path / "start.safetensors"))
+    path = write_config(tmp_path, sources, steps=1, lr=1e-12)
+    config = yaml.safe_load(path.read_text())
+    config["init_weights"] = str(tmp_path / "start.safetensors")
+    path.write_text(yaml.safe_dump(config))
+    files = train(load_config(path))
+    trained = load_state_dict(files.final)
+    for key, value in start.state_dict().items():
+        torch.testing.assert_close(trained[key], value, rtol=0, atol=1e-9)

@@ -14,6 +14,7 @@ from vsr.models.basicvsrpp import BasicVSRPlusPlus
 from vsr.models.frvsr import FRVSR
 from vsr.models.srvgg import SRVGGNetCompact
 from vsr.train.data import DataSettings
+from vsr.train.gan import GanSettings
 
 # The networks a config can name, by their constructors; `model.args` are the constructor's arguments.
 MODEL_TYPES: dict[str, type[nn.Module]] = {
@@ -64,6 +65,8 @@ class TrainingConfig:
     data: DataSettings
     train: TrainSettings
     validation: ValidationSettings = field(default_factory=ValidationSettings)
+    gan: GanSettings | None = None  # adversarial training (TecoGAN) when present
+    init_weights: str = ""  # start from these weights (e.g. the FRVSR a TecoGAN run refines)
     seed: int = 0
     output_dir: str = ""  # default runs/<name>
     description: str = ""  # a sentence for the model card
@@ -90,6 +93,8 @@ def load_config(path: str | Path) -> TrainingConfig:
             data=DataSettings(**raw["data"]),
             train=_with_tuples(TrainSettings(**raw["train"])),
             validation=ValidationSettings(**raw.get("validation", {})),
+            gan=GanSettings(**raw["gan"]) if raw.get("gan") is not None else None,
+            init_weights=raw.get("init_weights", ""),
             seed=raw.get("seed", 0),
             output_dir=raw.get("output_dir", ""),
             description=raw.get("description", ""),

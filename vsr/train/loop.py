@@ -9,15 +9,19 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as torch_dist
 from torch import nn
 
 from vsr.errors import VsrError
+from vsr.models.weights import load_state_dict
+from vsr.models.zoo import load_into
 from vsr.train.config import TrainingConfig
 from vsr.train.data import TrainingClips
-from vsr.train.losses import charbonnier_loss, warping_loss
+from vsr.train.gan import TecoGanCritic
+from vsr.train.losses import charbonnier_loss, pingpong_sequence, warping_loss
 from vsr.train.report import RunFiles
 from vsr.train.validation import bicubic_scores, evaluate, load_validation_clips
 
@@ -76,14 +80,18 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     if ranks.world > 1:
         torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     torch.manual_seed(config.seed)
-    model = config.model.build().to(device)
+    model = config.model.build()
+    if config.init_weights:
+        load_into(model, load_state_dict(config.init_weights), Path(config.init_weights))
+    model = model.to(device)
+    critic = TecoGanCritic(config.gan, config.data.crop * config.data.scale, device) if config.gan else None
     settings = config.train
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.steps, eta_min=settings.min_lr)
     files = RunFiles(config.run_dir, config)
     start, best = 0, None
     if resume:
-        start, best = files.load_checkpoint(model, optimizer, schedule)
+        start, best = files.load_checkpoint(model, optimizer, schedule, critic)
     elif files.checkpoint.exists():
         raise VsrError(files.checkpoint, "a run is already here; pass --resume to continue it, or change output_dir")
     if ranks.is_main:
@@ -101,10 +109,17 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     tic = time.perf_counter()
     for step, (lr, hr) in enumerate(loader, start=start + 1):
         lr, hr = lr.to(device), hr.to(device)
-        sr, flows = step_model(lr)
-        loss = charbonnier_loss(sr, hr)
+        # TecoGAN trains on the ping-pong sequence 0..T-1..0, so that drifting artefacts show as a mismatch.
+        lr_in, hr_target = (pingpong_sequence(lr), pingpong_sequence(hr)) if critic else (lr, hr)
+        sr, flows = step_model(lr_in)
+        loss = charbonnier_loss(sr, hr_target)
         if flows is not None and settings.warp_loss_weight:
-            loss = loss + settings.warp_loss_weight * warping_loss(lr[:, :-1], lr[:, 1:], flows)
+            loss = loss + settings.warp_loss_weight * warping_loss(lr_in[:, :-1], lr_in[:, 1:], flows)
+        if critic:
+            frames = lr.shape[1]
+            real, fake = critic.triplets(model, hr, lr), critic.triplets(model, sr[:, :frames], lr)
+            critic.update_discriminator(real, fake)
+            loss = loss + critic.generator_terms(real, fake, sr, sr[:, :frames], hr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if settings.grad_clip:
@@ -120,7 +135,7 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
             best = files.log_validation(step, evaluate(model, validation[0], config.data.scale, device),
                                         validation[1], model, best)
         if step % settings.checkpoint_every == 0 or step == end:
-            files.save_checkpoint(model, optimizer, schedule, step, best)
+            files.save_checkpoint(model, optimizer, schedule, step, best, critic)
     if ranks.is_main:
         files.finish(model)
     if ranks.world > 1:

@@ -39,14 +39,17 @@ class RunFiles:
 
     # --- checkpoints ---
 
-    def save_checkpoint(self, model: nn.Module, optimizer, schedule, step: int, best: float | None) -> None:
+    def save_checkpoint(self, model: nn.Module, optimizer, schedule, step: int, best: float | None,
+                        critic=None) -> None:
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                  "step": step, "best_psnr_y": -1.0 if best is None else best, "torch_rng": torch.get_rng_state()}
+        if critic is not None:
+            state["critic"] = critic.state_dict()
         temporary = temporary_sibling(self.checkpoint)
         torch.save(state, temporary)
         os.replace(temporary, self.checkpoint)  # a kill mid-write leaves the previous checkpoint whole
 
-    def load_checkpoint(self, model: nn.Module, optimizer, schedule) -> tuple[int, float | None]:
+    def load_checkpoint(self, model: nn.Module, optimizer, schedule, critic=None) -> tuple[int, float | None]:
         if not self.checkpoint.exists():
             raise VsrError(self.checkpoint, "nothing to resume: no checkpoint here")
         state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
@@ -54,6 +57,8 @@ class RunFiles:
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
+        if critic is not None:
+            critic.load_state_dict(state["critic"])
         best = state["best_psnr_y"]
         return state["step"], (None if best < 0 else best)
 
@@ -140,6 +145,13 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
                                                   if train.warp_loss_weight else ""),
         f"- Reproduce: `vsr train {config.name}.yaml` from `configs/` (seed {config.seed})", "",
     ]
+    if config.gan:
+        g = config.gan
+        lines[-1:-1] = [(f"- Adversarial (TecoGAN): spatio-temporal discriminator, weights: adversarial "
+                        f"{g.adversarial_weight:g}, feature matching {g.feature_matching_weight:g}, ping-pong "
+                        f"{g.pingpong_weight:g}, spectral {g.frequency_weight:g}; discriminator lr {g.lr:g}")]
+    if config.init_weights:
+        lines[-1:-1] = [f"- Initialised from `{config.init_weights}`"]
     if scores and bicubic:
         v = config.validation
         crop = f", centre crop {v.max_width}x{v.max_height}" if v.max_height or v.max_width else ""

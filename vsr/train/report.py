@@ -22,7 +22,7 @@ from torch import nn
 from vsr.errors import VsrError
 from vsr.io.destination import temporary_sibling
 
-TRAIN_FIELDS = ["step", "loss", "lr", "seconds_per_step"]
+TRAIN_FIELDS = ["step", "loss", "lr", "seconds_per_step", "threads"]  # threads: so CPU hours can be told
 VAL_FIELDS = ["step", "clip", "psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y"]
 
 
@@ -77,7 +77,8 @@ class RunFiles:
 
     def log_step(self, step: int, loss: float, lr: float, seconds: float) -> None:
         _append(self.train_log, TRAIN_FIELDS, {"step": step, "loss": f"{loss:.6f}", "lr": f"{lr:.3e}",
-                                               "seconds_per_step": f"{seconds:.3f}"})
+                                               "seconds_per_step": f"{seconds:.3f}",
+                                               "threads": torch.get_num_threads()})
 
     def log_validation(self, step: int, scores: dict, bicubic: dict, model: nn.Module, best: float | None) -> float:
         for clip, (p, s) in scores.items():

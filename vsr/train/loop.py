@@ -83,7 +83,7 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     model = config.model.build()
     if config.init_weights:
         load_into(model, load_state_dict(config.init_weights), Path(config.init_weights))
-    model = model.to(device)
+    model = model.to(device, memory_format=torch.channels_last if config.train.channels_last else None)
     critic = TecoGanCritic(config.gan, config.data.crop * config.data.scale, device) if config.gan else None
     settings = config.train
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas)

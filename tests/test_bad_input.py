@@ -71,7 +71,7 @@ def test_audio_only_file(tmp_path, run_cli):
 
 def assert_completes_with_a_warning(run_cli, source: Path, target: Path) -> None:
     """A damaged source still gives the frames that decoded, and the run names the source in a warning."""
-    result = run_cli("run", source, "-o", target, "--scale", "2", "--quiet")
+    result = run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet")
     assert result.exit_code == 0
     assert target.exists()
     assert "warning" in result.stderr and str(source) in result.stderr
@@ -98,9 +98,9 @@ def test_corrupt_packets_mid_stream_are_reported(tmp_path, run_cli):
 def test_odd_input_size_works_and_odd_output_size_is_refused(tmp_path, run_cli):
     folder = make_frame_folder(tmp_path / "odd", frames=2, width=33, height=17)
 
-    even = run_cli("run", folder, "-o", tmp_path / "x2.mp4", "--scale", "2", "--quiet")
-    odd = run_cli("run", folder, "-o", tmp_path / "x3.mp4", "--scale", "3", "--quiet")
-    png = run_cli("run", folder, "-o", tmp_path / "x3_frames", "--scale", "3", "--quiet")
+    even = run_cli("run", folder, "-o", tmp_path / "x2.mp4", "--model", "bicubic", "--scale", "2", "--quiet")
+    odd = run_cli("run", folder, "-o", tmp_path / "x3.mp4", "--model", "bicubic", "--scale", "3", "--quiet")
+    png = run_cli("run", folder, "-o", tmp_path / "x3_frames", "--model", "bicubic", "--scale", "3", "--quiet")
 
     assert even.exit_code == 0 and png.exit_code == 0
     assert_one_line_error(odd, "x3.mp4", "99x51 is odd")
@@ -114,7 +114,7 @@ def test_existing_target_is_not_touched_without_overwrite(tmp_path, run_cli, cli
     assert_one_line_error(run_cli("run", clip, "-o", target, "--quiet"), str(target), "--overwrite")
     assert target.read_bytes() == b"precious"
 
-    assert run_cli("run", clip, "-o", target, "--scale", "2", "--overwrite", "--quiet").exit_code == 0
+    assert run_cli("run", clip, "-o", target, "--model", "bicubic", "--scale", "2", "--overwrite", "--quiet").exit_code == 0
     assert target.read_bytes() != b"precious"
 
 
@@ -123,7 +123,7 @@ def test_existing_frame_folder_is_replaced_only_with_overwrite(tmp_path, run_cli
 
     assert_one_line_error(run_cli("run", clip, "-o", target, "--quiet"), "already exists")
     assert len(list(target.iterdir())) == 9
-    assert run_cli("run", clip, "-o", target, "--scale", "2", "--overwrite", "--quiet").exit_code == 0
+    assert run_cli("run", clip, "-o", target, "--model", "bicubic", "--scale", "2", "--overwrite", "--quiet").exit_code == 0
     assert len(list(target.iterdir())) == 4
     assert no_partial_files(tmp_path)
 
@@ -162,7 +162,7 @@ def test_ctrl_c_leaves_nothing_behind(tmp_path):
     source = make_clip(tmp_path / "long.mp4", frames=250, width=160, height=96, audio=False)
     target = tmp_path / "o.mp4"
     process = subprocess.Popen([sys.executable, "-m", "vsr", "run", str(source), "-o", str(target),
-                                "--scale", "4", "--preset", "veryslow", "--quiet"],
+                                "--model", "bicubic", "--scale", "4", "--preset", "veryslow", "--quiet"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                # a shell's background jobs ignore SIGINT, and children inherit that
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

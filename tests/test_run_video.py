@@ -18,7 +18,7 @@ def test_output_is_scaled_with_every_frame_at_its_time_and_the_audio_kept(tmp_pa
     source = make_clip(tmp_path / "in.mp4", frames=7, width=48, height=32)
     target = tmp_path / "out.mp4"
 
-    result = run_cli("run", source, "-o", target, "--scale", "2", "--quiet")
+    result = run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet")
 
     assert result.exit_code == 0, result.output
     probe = ffprobe(target, "-show_streams")
@@ -36,7 +36,7 @@ def test_variable_frame_rate_timestamps_survive(tmp_path, run_cli):
     source = make_clip(tmp_path / "vfr.mkv", pts=pts, time_base=Fraction(1, 1000))
     target = tmp_path / "vfr_x2.mkv"
 
-    result = run_cli("run", source, "-o", target, "--scale", "2", "--quiet")
+    result = run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet")
 
     assert result.exit_code == 0, result.output
     assert frame_times(target) == pytest.approx([p / 1000 for p in pts], abs=1e-6)
@@ -47,7 +47,7 @@ def test_colour_tags_are_carried_over(tmp_path, run_cli):
     source = make_clip(tmp_path / "in.mp4", color=bt601_full, audio=False)
     target = tmp_path / "out.mp4"
 
-    assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+    assert run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
 
     video = stream_of(ffprobe(target, "-show_streams"), "video")
     assert (video["color_space"], video["color_range"]) == ("smpte170m", "pc")
@@ -58,7 +58,7 @@ def test_colours_survive_the_round_trip(tmp_path, run_cli):
     source = make_clip(tmp_path / "in.mp4", frames=3, audio=False, color=(1, 1, 1, 1))
     target = tmp_path / "frames"
 
-    assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+    assert run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
 
     with av.open(str(source)) as container:
         first = next(container.decode(video=0)).to_ndarray(format="rgb24", src_colorspace=1)
@@ -71,7 +71,7 @@ def test_ten_bit_source_gives_ten_bit_video(tmp_path, run_cli):
     source = make_clip(tmp_path / "deep.mp4", ten_bit=True, audio=False)
     target = tmp_path / "deep_x2.mp4"
 
-    assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+    assert run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
 
     assert stream_of(ffprobe(target, "-show_streams"), "video")["pix_fmt"] == "yuv420p10le"
 
@@ -80,7 +80,7 @@ def test_rotation_is_kept(tmp_path, run_cli):
     source = make_clip(tmp_path / "portrait.mp4", rotation=90, audio=False)
     target = tmp_path / "portrait_x2.mp4"
 
-    assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+    assert run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
 
     video = stream_of(ffprobe(target, "-show_streams"), "video")
     rotations = [d.get("rotation") for d in video.get("side_data_list", [])]
@@ -92,7 +92,7 @@ def test_audio_the_container_cannot_hold_is_reencoded_and_said(tmp_path, run_cli
     source = make_clip(tmp_path / "in.mp4")  # AAC, which WebM cannot hold
     target = tmp_path / "out.webm"
 
-    result = run_cli("run", source, "-o", target, "--scale", "2", "--quiet")
+    result = run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet")
 
     assert result.exit_code == 0, result.output
     assert "re-encoded to libopus" in result.stderr
@@ -104,8 +104,8 @@ def test_frame_folder_in_video_out_and_back(tmp_path, run_cli):
     video = tmp_path / "from_frames.mp4"
     back = tmp_path / "back"
 
-    assert run_cli("run", folder, "-o", video, "--scale", "2", "--quiet").exit_code == 0
-    assert run_cli("run", video, "-o", back, "--scale", "2", "--quiet").exit_code == 0
+    assert run_cli("run", folder, "-o", video, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
+    assert run_cli("run", video, "-o", back, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
 
     assert len(frame_times(video)) == 12
     assert frame_times(video)[:3] == pytest.approx([0, 0.04, 0.08])  # 25 fps by default
@@ -118,7 +118,7 @@ def test_sixteen_bit_frames_stay_sixteen_bit(tmp_path, run_cli):
     folder = make_frame_folder(tmp_path / "deep", frames=3, deep=True)
     target = tmp_path / "deep_x2"
 
-    assert run_cli("run", folder, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+    assert run_cli("run", folder, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
 
     image = cv2.imread(str(target / "frame_000000.png"), cv2.IMREAD_UNCHANGED)
     assert image.dtype == np.uint16 and image.shape == (48, 80, 3)
@@ -142,7 +142,7 @@ def test_subtitles_are_copied(tmp_path, run_cli):
     source = clip_with_subtitles(tmp_path, "mkv", "srt")
     target = tmp_path / "out.mkv"
 
-    assert run_cli("run", source, "-o", target, "--scale", "2", "--quiet").exit_code == 0
+    assert run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
 
     kinds = sorted(s["codec_type"] for s in ffprobe(target, "-show_streams")["streams"])
     assert kinds == ["audio", "subtitle", "video"]
@@ -151,14 +151,14 @@ def test_subtitles_are_copied(tmp_path, run_cli):
 def test_subtitles_the_container_cannot_hold_are_dropped_and_said(tmp_path, run_cli):
     source = clip_with_subtitles(tmp_path, "mp4", "mov_text")
 
-    result = run_cli("run", source, "-o", tmp_path / "out.mkv", "--scale", "2", "--quiet")
+    result = run_cli("run", source, "-o", tmp_path / "out.mkv", "--model", "bicubic", "--scale", "2", "--quiet")
 
     assert result.exit_code == 0
     assert "subtitle stream 2 (mov_text) dropped" in result.stderr
 
 
 def test_frame_folder_output_says_the_audio_is_not_written(tmp_path, run_cli):
-    result = run_cli("run", make_clip(tmp_path / "in.mp4"), "-o", tmp_path / "frames", "--scale", "2", "--quiet")
+    result = run_cli("run", make_clip(tmp_path / "in.mp4"), "-o", tmp_path / "frames", "--model", "bicubic", "--scale", "2", "--quiet")
     assert result.exit_code == 0
     assert "audio stream 1 (aac) not written" in result.stderr
 
@@ -196,7 +196,7 @@ def test_other_encoders(tmp_path, run_cli, codec, suffix):
     source = make_clip(tmp_path / "in.mp4", frames=4, width=64, height=64, audio=False)
     target = tmp_path / f"out{suffix}"
 
-    result = run_cli("run", source, "-o", target, "--scale", "2", "--codec", codec, "--quiet")
+    result = run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--codec", codec, "--quiet")
 
     assert result.exit_code == 0, result.stderr
     video = stream_of(ffprobe(target, "-show_streams"), "video")

@@ -170,8 +170,8 @@ def test_neighbours_cross_fade_over_the_overlap_with_weights_summing_to_one():
 def test_vsr_run_with_tiles_writes_the_same_frames(tmp_path, run_cli):
     source = make_clip(tmp_path / "in.mp4", frames=3, width=48, height=32, audio=False)
     whole, tiled = tmp_path / "whole", tmp_path / "tiled"
-    assert run_cli("run", source, "-o", whole, "--scale", "2", "--quiet").exit_code == 0
-    result = run_cli("run", source, "-o", tiled, "--scale", "2", "--tile", "20", "--tile-overlap", "2",
+    assert run_cli("run", source, "-o", whole, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
+    result = run_cli("run", source, "-o", tiled, "--model", "bicubic", "--scale", "2", "--tile", "20", "--tile-overlap", "2",
                      "--no-scene-cuts", "--quiet")
     assert result.exit_code == 0, result.output
     for a, b in zip(sorted(whole.iterdir()), sorted(tiled.iterdir()), strict=True):

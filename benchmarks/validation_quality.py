@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=0, help="first N frames of each clip (0: all)")
     parser.add_argument("--candidate", type=Path, action="append", default=[], help="a training run folder")
     parser.add_argument("--model", action="append", default=None, help="zoo models (default: those with weights)")
+    parser.add_argument("--crop", default="640x360", help="centre crop WxH of the high-res frames ('none': whole)")
     parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
     args = parser.parse_args()
     if not VAL_DIR.is_dir():
@@ -54,7 +55,8 @@ def main() -> None:
     torch.set_grad_enabled(False)
 
     paths = sorted(str(p) for p in VAL_DIR.glob("*.mp4"))
-    clips = load_validation_clips(paths, args.frames or 10**9, SCALE)
+    width, height = (0, 0) if args.crop == "none" else map(int, args.crop.split("x"))
+    clips = load_validation_clips(paths, args.frames or 10**9, SCALE, "BI", height, width)
     names = args.model or ["bicubic"] + [n for n, e in ZOO.items() if e.bundled_weights and SCALE in e.scales]
     models = {name: build_model(name, SCALE) for name in names}
     models.update({f"run {run.name}": candidate_model(run) for run in args.candidate})
@@ -65,21 +67,21 @@ def main() -> None:
         table[name], speed[name] = pipeline_scores(model, clips, SCALE, torch.device("cpu"))
         print(f"{name}: done", file=sys.stderr)
 
-    section = render(table, speed, clips, args.frames)
+    section = render(table, speed, clips, args.frames, args.crop)
     print(section)
     if args.write:
         write_section(Path(__file__).with_name("RESULTS.md"), HEADING, section)
 
 
-def render(table: dict, speed: dict, clips, frames: int) -> str:
+def render(table: dict, speed: dict, clips, frames: int, crop: str) -> str:
     baseline = table["bicubic (MATLAB)"]
     clip_names = [c.name for c in clips]
     header = "| model | " + " | ".join(clip_names) + " | mean PSNR-Y / SSIM-Y | gain over MATLAB bicubic | frames/s |"
     lines = [HEADING, "",
              (f"{datetime.date.today()}, {platform.processor() or platform.machine()}, "
-             f"{torch.get_num_threads()} threads; {frames or 'all'} frames per clip; PSNR-Y (dB) per clip; "
+             f"{torch.get_num_threads()} threads; {frames or 'all'} frames per clip, centre crop {crop}; PSNR-Y (dB) per clip; "
              "frames/s through the `vsr run` pipeline without decoding or encoding."),
-             f"Reproduce: `python benchmarks/validation_quality.py{f' --frames {frames}' if frames else ''}`.",
+             f"Reproduce: `python benchmarks/validation_quality.py{f' --frames {frames}' if frames else ''} --crop {crop}`.",
              "", header, "|" + "---|" * (len(clip_names) + 4)]
     base_mean = sum(p for p, _ in baseline.values()) / len(baseline)
     for name, scores in table.items():

@@ -4,7 +4,8 @@
 
 writes vsr/weights/frvsr_bi_x4.safetensors and vsr/weights/frvsr_bi_x4.md. The card is the run's own (data,
 degradation, iterations, validation during training) plus PSNR-Y/SSIM-Y on every frame of every clip in
-../shared/data/clips/val as `vsr run` produces them, beside MATLAB bicubic. It refuses weights that do not
+../shared/data/clips/val (cropped as the config's validation section says) as `vsr run` produces them,
+beside MATLAB bicubic. It refuses weights that do not
 beat the ones already shipped under that name, unless told --force.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,12 +43,16 @@ def main() -> None:
     torch.set_grad_enabled(False)
 
     config = load_config(args.run / "config.yaml")
-    weights = args.run / "best.safetensors"
+    # Snapshot the weights and their card first: a run still training may replace both while we score.
+    snapshot = Path(tempfile.mkdtemp()) / "best.safetensors"
+    shutil.copyfile(args.run / "best.safetensors", snapshot)
+    run_card = (args.run / "best.md").read_text().rstrip("\n")
     model = config.model.build()
-    load_into(model, load_state_dict(weights), weights)
+    load_into(model, load_state_dict(snapshot), snapshot)
     scale = config.data.scale
+    v = config.validation
     clips = load_validation_clips(sorted(str(p) for p in VAL_DIR.glob("*.mp4")), 10**9, scale,
-                                  "BD" if config.data.degradation == "BD" else "BI")
+                                  "BD" if config.data.degradation == "BD" else "BI", v.max_height, v.max_width)
     scores, fps = pipeline_scores(model.eval(), clips, scale, torch.device("cpu"))
     bicubic = bicubic_scores(clips, scale)
     mean = sum(p for p, _ in scores.values()) / len(scores)
@@ -59,16 +65,17 @@ def main() -> None:
         old_mean = sum(p for p, _ in old_scores.values()) / len(old_scores)
         if old_mean >= mean:
             sys.exit(f"not shipped: {mean:.3f} dB does not beat the shipped {old_mean:.3f} dB")
-    shutil.copyfile(weights, target)
-    card = (args.run / "best.md").read_text().rstrip("\n")
-    card += "\n\n" + full_validation_table(scores, bicubic, fps) + "\n" + DATA_CREDITS + "\n"
+    shutil.copyfile(snapshot, target)
+    card = run_card
+    crop = f"centre {v.max_width}x{v.max_height} crop" if v.max_height or v.max_width else "whole frames"
+    card += "\n\n" + full_validation_table(scores, bicubic, fps, crop) + "\n" + DATA_CREDITS + "\n"
     target.with_suffix(".md").write_text(card)
     print(f"shipped {target} ({mean:.2f} dB mean PSNR-Y on clips/val)")
 
 
-def full_validation_table(scores: dict, bicubic: dict, fps: float) -> str:
-    lines = [("Whole validation clips, every frame, through the `vsr run` pipeline (PSNR-Y/SSIM-Y, border "
-             f"cropped; {fps:.2f} frames/s on this CPU, 2 threads at most):"), "",
+def full_validation_table(scores: dict, bicubic: dict, fps: float, crop: str) -> str:
+    lines = [(f"Every frame of each validation clip ({crop}) through the `vsr run` pipeline (PSNR-Y/SSIM-Y, "
+              f"border cropped; {fps:.2f} frames/s on this CPU):"), "",
              "| clip | PSNR-Y | SSIM-Y | bicubic PSNR-Y | bicubic SSIM-Y | gain (dB) |", "|---|---|---|---|---|---|"]
     for clip, (p, s) in scores.items():
         lines.append(f"| {clip} | {p:.2f} | {s:.4f} | {bicubic[clip][0]:.2f} | {bicubic[clip][1]:.4f} | "

@@ -144,7 +144,7 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
         f"- Training: {step} of {train.steps} steps, batch {train.batch_size}, Adam lr {train.lr:g} (cosine to "
         f"{train.min_lr:g}), Charbonnier loss" + (f" + {train.warp_loss_weight:g} x warping loss"
                                                   if train.warp_loss_weight else ""),
-        f"- Reproduce: `vsr train {config.name}.yaml` from `configs/` (seed {config.seed})", "",
+        f"- Reproduce: `vsr train configs/{config.name}.yaml` (seed {config.seed})", "",
     ]
     if config.gan:
         g = config.gan

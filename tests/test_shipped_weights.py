@@ -44,3 +44,9 @@ def test_bundled_weights_beat_bicubic_on_the_sample_clip(name):
         ours, _ = clip_scores(upscale_as_vsr_run(model, clip, torch.device("cpu")), hr, 4)
     bicubic, _ = clip_scores(imresize(clip.lr, tuple(hr.shape[-2:])), hr, 4)
     assert ours > bicubic + 0.25  # measured +0.43 dB on these 6 small frames (80x45 in), random weights lose
+
+
+def test_a_scale_the_default_model_lacks_is_refused_with_a_hint(run_cli, tmp_path):
+    result = run_cli("run", tmp_path / "in.mp4", "-o", tmp_path / "out.mp4", "--scale", "2")
+    assert result.exit_code == 1
+    assert f"model {DEFAULT_MODEL} upscales by 4, not 2" in result.output and "vsr models" in result.output

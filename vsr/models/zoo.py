@@ -74,7 +74,8 @@ def build_model(name: str, scale: int | None = None, weights: str | Path | None 
     entry = ZOO[name]
     scale = entry.scales[-1] if scale is None else scale
     if scale not in entry.scales:
-        raise VsrError(None, f"model {name} upscales by {', '.join(map(str, entry.scales))}, not {scale}")
+        raise VsrError(None, f"model {name} upscales by {', '.join(map(str, entry.scales))}, not {scale}; "
+                             "`vsr models` lists the scales of each --model")
     model = entry.build(scale)
     weights_path = Path(weights) if weights else entry.bundled_weights
     if weights_path is None and entry.package_weights is not None:

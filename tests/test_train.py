@@ -110,6 +110,7 @@ def test_a_run_writes_logs_plot_and_weights_that_load_with_a_card(tmp_path, sour
     config = write_config(tmp_path, sources)
     result = run_cli("train", config, "--steps", "3")
     assert result.exit_code == 0, result.output
+    assert "step 3/6" in result.stderr and "validation at step 3: PSNR-Y" in result.stderr
     run = tmp_path / "run"
     assert [int(r["step"]) for r in read_rows(run / "train_log.csv")] == [1, 2, 3]
     validation = read_rows(run / "val_log.csv")

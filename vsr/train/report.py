@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -79,6 +80,9 @@ class RunFiles:
         _append(self.train_log, TRAIN_FIELDS, {"step": step, "loss": f"{loss:.6f}", "lr": f"{lr:.3e}",
                                                "seconds_per_step": f"{seconds:.3f}",
                                                "threads": torch.get_num_threads()})
+        total = self.config.train.steps
+        _say(f"step {step}/{total}  loss {loss:.4f}  lr {lr:.2e}  {seconds:.2f} s/step  "
+             f"(~{(total - step) * seconds / 3600:.1f} h to go)")
 
     def log_validation(self, step: int, scores: dict, bicubic: dict, model: nn.Module, best: float | None) -> float:
         for clip, (p, s) in scores.items():
@@ -86,6 +90,9 @@ class RunFiles:
                                                "bicubic_psnr_y": f"{bicubic[clip][0]:.4f}",
                                                "bicubic_ssim_y": f"{bicubic[clip][1]:.5f}"})
         mean = sum(p for p, _ in scores.values()) / len(scores)
+        baseline = sum(bicubic[clip][0] for clip in scores) / len(scores)
+        _say(f"validation at step {step}: PSNR-Y {mean:.2f} dB, bicubic {baseline:.2f} dB ({mean - baseline:+.2f})"
+             + ("; best so far, exported" if best is None or mean > best else ""))
         if best is None or mean > best:
             self.export(model, self.best, step, scores, bicubic)
             best = mean
@@ -166,6 +173,11 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
         lines.append(f"| **mean** | {mean[0]:.2f} | {mean[1]:.4f} | {bmean[0]:.2f} | {bmean[1]:.4f} | "
                      f"{mean[0] - bmean[0]:+.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def _say(line: str) -> None:
+    """Progress for whoever watches the terminal or the nohup log; the CSV files are the record."""
+    print(f"vsr train: {line}", file=sys.stderr, flush=True)
 
 
 def _plain(config) -> dict:

@@ -6,6 +6,7 @@ uninterrupted run would have seen, with no loader state to save, and any DDP ran
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,12 +49,13 @@ class VideoFrames:
         cache = cache_dir / f"{path.stem}-{info.width}x{info.height}-{path.stat().st_size}.npy"
         if not cache.exists():
             frames = [_to_8bit(frame.image) for frame in FrameReader(info)]
-            partial = cache.with_suffix(".partial.npy")
+            # One file per process: DDP ranks may decode the same video at once; the last rename wins, whole.
+            partial = cache.with_suffix(f".{os.getpid()}.partial.npy")
             array = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(frames), *frames[0].shape))
             array[:] = np.stack(frames)
             array.flush()
             del array
-            partial.rename(cache)
+            os.replace(partial, cache)
         self.frames = np.load(cache, mmap_mode="r")
         self.path = path
 

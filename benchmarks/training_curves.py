@@ -30,8 +30,11 @@ def curve(run: Path, threads: int) -> list[tuple[int, float, float]]:
     hours, previous_step, elapsed = {}, 0, 0.0
     for row in train_rows:
         step = int(row["step"])
-        used = int(row.get("threads") or threads)  # logs from before the column: as told on the command line
-        elapsed += (step - previous_step) * float(row["seconds_per_step"]) * used / 3600
+        if row.get("cpu_seconds_per_step"):  # the process's own CPU time: what a pause or a neighbour can't inflate
+            per_step = float(row["cpu_seconds_per_step"])
+        else:  # older logs: wall time times threads (as logged, or as told on the command line)
+            per_step = float(row["seconds_per_step"]) * int(row.get("threads") or threads)
+        elapsed += (step - previous_step) * per_step / 3600
         hours[step], previous_step = elapsed, step
     points = []
     for step in sorted({int(r["step"]) for r in val_rows}):

@@ -106,7 +106,7 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
         TrainingClips(config.data, config.seed), batch_sampler=StepBatches(start, end, settings.batch_size, ranks),
         num_workers=settings.num_workers)
     model.train()
-    tic, logged = time.perf_counter(), start
+    tic, cpu_tic, logged = time.perf_counter(), time.process_time(), start
     for step, (lr, hr) in enumerate(loader, start=start + 1):
         lr, hr = lr.to(device), hr.to(device)
         # TecoGAN trains on the ping-pong sequence 0..T-1..0, so that drifting artefacts show as a mismatch.
@@ -129,10 +129,12 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
         if not ranks.is_main:
             continue
         if step % settings.log_every == 0 or step == end:
-            now = time.perf_counter()
+            now, cpu_now = time.perf_counter(), time.process_time()
             # Per step since the last log line, validation included: what the CPU hours of a curve add up.
-            files.log_step(step, loss.item(), schedule.get_last_lr()[0], (now - tic) / (step - logged))
-            tic, logged = now, step
+            # Process CPU time as well as wall time: a shared or paused machine inflates only the latter.
+            files.log_step(step, loss.item(), schedule.get_last_lr()[0], (now - tic) / (step - logged),
+                           (cpu_now - cpu_tic) / (step - logged))
+            tic, cpu_tic, logged = now, cpu_now, step
         if validation and (step % config.validation.every == 0 or step == end):
             best = files.log_validation(step, evaluate(model, validation[0], config.data.scale, device),
                                         validation[1], model, best)

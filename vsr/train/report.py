@@ -23,7 +23,7 @@ from torch import nn
 from vsr.errors import VsrError
 from vsr.io.destination import temporary_sibling
 
-TRAIN_FIELDS = ["step", "loss", "lr", "seconds_per_step", "threads"]  # threads: so CPU hours can be told
+TRAIN_FIELDS = ["step", "loss", "lr", "seconds_per_step", "threads", "cpu_seconds_per_step"]
 VAL_FIELDS = ["step", "clip", "psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y"]
 
 
@@ -76,10 +76,11 @@ class RunFiles:
                 writer.writeheader()
                 writer.writerows(rows)
 
-    def log_step(self, step: int, loss: float, lr: float, seconds: float) -> None:
+    def log_step(self, step: int, loss: float, lr: float, seconds: float, cpu_seconds: float) -> None:
         _append(self.train_log, TRAIN_FIELDS, {"step": step, "loss": f"{loss:.6f}", "lr": f"{lr:.3e}",
                                                "seconds_per_step": f"{seconds:.3f}",
-                                               "threads": torch.get_num_threads()})
+                                               "threads": torch.get_num_threads(),
+                                               "cpu_seconds_per_step": f"{cpu_seconds:.3f}"})
         total = self.config.train.steps
         _say(f"step {step}/{total}  loss {loss:.4f}  lr {lr:.2e}  {seconds:.2f} s/step  "
              f"(~{(total - step) * seconds / 3600:.1f} h to go)")

@@ -27,7 +27,7 @@ from results_file import write_section
 from vsr.models.weights import load_state_dict
 from vsr.models.zoo import ZOO, build_model, load_into
 from vsr.train.config import load_config
-from vsr.train.validation import bicubic_scores, load_validation_clips, pipeline_scores
+from vsr.train.validation import bicubic_scores, load_validation_clips, mean_scores, pipeline_scores
 
 HEADING = "## Shipped weights: quality on clips/val, BI x4 (benchmarks/validation_quality.py)"
 VAL_DIR = ROOT.parent / "shared" / "data" / "clips" / "val"
@@ -83,10 +83,9 @@ def render(table: dict, speed: dict, clips, frames: int, crop: str) -> str:
              "frames/s through the `vsr run` pipeline without decoding or encoding."),
              f"Reproduce: `python benchmarks/validation_quality.py{f' --frames {frames}' if frames else ''} --crop {crop}`.",
              "", header, "|" + "---|" * (len(clip_names) + 4)]
-    base_mean = sum(p for p, _ in baseline.values()) / len(baseline)
+    base_mean = mean_scores(baseline)[0]
     for name, scores in table.items():
-        mean_p = sum(p for p, _ in scores.values()) / len(scores)
-        mean_s = sum(s for _, s in scores.values()) / len(scores)
+        mean_p, mean_s = mean_scores(scores)
         cells = " | ".join(f"{scores[c][0]:.2f}" for c in clip_names)
         fps = f"{speed[name]:.2f}" if name in speed else "-"
         lines.append(f"| {name} | {cells} | {mean_p:.2f} / {mean_s:.4f} | {mean_p - base_mean:+.2f} | {fps} |")

@@ -25,7 +25,8 @@ import torch
 from vsr.models.weights import load_state_dict
 from vsr.models.zoo import WEIGHTS_DIR, load_into
 from vsr.train.config import load_config
-from vsr.train.validation import bicubic_scores, load_validation_clips, pipeline_scores
+from vsr.train.report import scores_table
+from vsr.train.validation import bicubic_scores, load_validation_clips, mean_scores, pipeline_scores
 
 VAL_DIR = ROOT.parent / "shared" / "data" / "clips" / "val"
 DATA_CREDITS = """Training media: Big Buck Bunny (c) Blender Foundation, CC BY 3.0 (clips/train); still images from
@@ -55,14 +56,14 @@ def main() -> None:
                                   "BD" if config.data.degradation == "BD" else "BI", v.max_height, v.max_width)
     scores, fps = pipeline_scores(model.eval(), clips, scale, torch.device("cpu"))
     bicubic = bicubic_scores(clips, scale)
-    mean = sum(p for p, _ in scores.values()) / len(scores)
+    mean = mean_scores(scores)[0]
 
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     if target.exists() and not args.force:
         shipped = config.model.build()
         load_into(shipped, load_state_dict(target), target)
         old_scores, _ = pipeline_scores(shipped.eval(), clips, scale, torch.device("cpu"))
-        old_mean = sum(p for p, _ in old_scores.values()) / len(old_scores)
+        old_mean = mean_scores(old_scores)[0]
         if old_mean >= mean:
             sys.exit(f"not shipped: {mean:.3f} dB does not beat the shipped {old_mean:.3f} dB")
     shutil.copyfile(snapshot, target)
@@ -75,15 +76,7 @@ def main() -> None:
 
 def full_validation_table(scores: dict, bicubic: dict, fps: float, crop: str) -> str:
     lines = [(f"Every frame of each validation clip ({crop}) through the `vsr run` pipeline (PSNR-Y/SSIM-Y, "
-              f"border cropped; {fps:.2f} frames/s on this CPU):"), "",
-             "| clip | PSNR-Y | SSIM-Y | bicubic PSNR-Y | bicubic SSIM-Y | gain (dB) |", "|---|---|---|---|---|---|"]
-    for clip, (p, s) in scores.items():
-        lines.append(f"| {clip} | {p:.2f} | {s:.4f} | {bicubic[clip][0]:.2f} | {bicubic[clip][1]:.4f} | "
-                     f"{p - bicubic[clip][0]:+.2f} |")
-    mean = [sum(v[i] for v in scores.values()) / len(scores) for i in (0, 1)]
-    base = [sum(v[i] for v in bicubic.values()) / len(bicubic) for i in (0, 1)]
-    lines.append(f"| **mean** | {mean[0]:.2f} | {mean[1]:.4f} | {base[0]:.2f} | {base[1]:.4f} | "
-                 f"{mean[0] - base[0]:+.2f} |")
+              f"border cropped; {fps:.2f} frames/s on this CPU):"), "", *scores_table(scores, bicubic)]
     return "\n".join(lines) + "\n"
 
 

@@ -52,7 +52,7 @@ class SRVGGNetCompact(PerFrameUpscaler):
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         n, t, c, h, w = lr.shape
-        sr = self.upscale_images(lr.reshape(n * t, c, h, w)).clamp(0, 1)
+        sr = self.upscale_images(lr.reshape(n * t, c, h, w)).clamp_(0, 1)
         return sr.reshape(n, t, c, self.scale * h, self.scale * w)
 
 

@@ -77,23 +77,29 @@ def build_model(name: str, scale: int | None = None, weights: str | Path | None 
         raise VsrError(None, f"model {name} upscales by {', '.join(map(str, entry.scales))}, not {scale}; "
                              "`vsr models` lists the scales of each --model")
     model = entry.build(scale)
-    weights_path = Path(weights) if weights else entry.bundled_weights
-    if weights_path is None and entry.package_weights is not None:
-        if not entry.available():
-            raise VsrError(None, f"model {name} is not installed: {entry.install_hint}")
-        state = entry.package_weights(scale)
-        load_into(model, state, Path(entry.requires or name))
-        return model.eval()
-    if weights_path is None and entry.takes_weights:
-        raise VsrError(None, f"model {name} ships no weights yet; pass a checkpoint with --weights")
-    if weights_path is not None:
-        state = load_state_dict(weights_path)  # validate the file before judging the model
-        if not entry.takes_weights:
-            raise VsrError(weights_path, f"model {name} has no weights to load")
-        if entry.convert_checkpoint:
-            state = entry.convert_checkpoint(state)
-        load_into(model, state, weights_path)
+    loaded = _weights_for(entry, scale, weights)
+    if loaded is not None:
+        state, source = loaded
+        load_into(model, state, source)
     return model.eval()
+
+
+def _weights_for(entry: ModelEntry, scale: int, weights: str | Path | None) -> tuple[dict, Path] | None:
+    """(state dict under our names, where it came from): the --weights file, else the bundled file, else the
+    optional package's; None for models without weights."""
+    path = Path(weights) if weights else entry.bundled_weights
+    if path is None and entry.package_weights is not None:
+        if not entry.available():
+            raise VsrError(None, f"model {entry.name} is not installed: {entry.install_hint}")
+        return entry.package_weights(scale), Path(entry.requires or entry.name)
+    if path is None:
+        if entry.takes_weights:
+            raise VsrError(None, f"model {entry.name} ships no weights yet; pass a checkpoint with --weights")
+        return None
+    state = load_state_dict(path)  # validate the file before judging the model
+    if not entry.takes_weights:
+        raise VsrError(path, f"model {entry.name} has no weights to load")
+    return (entry.convert_checkpoint(state) if entry.convert_checkpoint else state), path
 
 
 def load_into(model: nn.Module, state: dict, path: Path) -> None:

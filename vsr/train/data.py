@@ -19,6 +19,7 @@ from vsr.io.frame_folder import list_frames, read_png
 from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
 from vsr.io.writer import is_video_path
+from vsr.metrics import frames_to_8bit
 from vsr.train.degradations import bicubic_downsample, blur_downsample
 from vsr.train.motion import random_motion_clip
 
@@ -48,11 +49,12 @@ class VideoFrames:
         cache_dir.mkdir(parents=True, exist_ok=True)
         cache = cache_dir / f"{path.stem}-{info.width}x{info.height}-{path.stat().st_size}.npy"
         if not cache.exists():
-            frames = [_to_8bit(frame.image) for frame in FrameReader(info)]
+            frames = frames_to_8bit([frame.image for frame in FrameReader(info)], str(path))
             # One file per process: DDP ranks may decode the same video at once; the last rename wins, whole.
             partial = cache.with_suffix(f".{os.getpid()}.partial.npy")
             array = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(frames), *frames[0].shape))
-            array[:] = np.stack(frames)
+            for index, frame in enumerate(frames):  # frame by frame: np.stack would copy the whole video again
+                array[index] = frame
             array.flush()
             del array
             os.replace(partial, cache)
@@ -62,10 +64,6 @@ class VideoFrames:
     def clip(self, start: int, count: int, step: int, top: int, left: int, size: int) -> np.ndarray:
         indices = start + step * np.arange(count)
         return np.ascontiguousarray(self.frames[indices, top:top + size, left:left + size])
-
-
-def _to_8bit(image: np.ndarray) -> np.ndarray:
-    return np.round(image / 257.0).astype(np.uint8) if image.dtype == np.uint16 else image
 
 
 def find_sources(paths: list[str], cache_dir: Path) -> tuple[list[VideoFrames], list[np.ndarray]]:
@@ -98,7 +96,7 @@ def _is_frame_folder(path: Path) -> bool:
 
 def _read_image(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".png":
-        return _to_8bit(read_png(path))
+        return frames_to_8bit([read_png(path)], str(path))[0]
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise VsrError(path, "cannot read this image")

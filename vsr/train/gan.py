@@ -48,17 +48,22 @@ class TecoGanCritic:
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=settings.lr, betas=tuple(settings.betas))
         self.updated = False  # whether the last step updated the discriminator, for the logs
 
-    def triplets(self, generator: nn.Module, frames: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
-        """The discriminator's input for (N, T, 3, H, W) `frames` of the low-res clip `lr`."""
+    def triplets(self, generator: nn.Module, lr: torch.Tensor, real: torch.Tensor,
+                 fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The discriminator's inputs for the real and generated (N, T, 3, H, W) frames of the low-res clip `lr`.
+
+        Both are warped along the same flows and carry the same condition, computed once.
+        """
         n, t = lr.shape[:2]
         usable = t // TRIPLET * TRIPLET
         centres, earlier, later = lr[:, 1:usable:3], lr[:, 0:usable:3], lr[:, 2:usable:3]
         with torch.no_grad():
-            to_previous = hr_flow(generator, centres.flatten(0, 1), earlier.flatten(0, 1))
-            to_next = hr_flow(generator, centres.flatten(0, 1), later.flatten(0, 1))
+            to_previous = hr_flow(generator, centres.flatten(0, 1), earlier.flatten(0, 1)).unflatten(0, (n, -1))
+            to_next = hr_flow(generator, centres.flatten(0, 1), later.flatten(0, 1)).unflatten(0, (n, -1))
         condition = generator.upsample(lr.flatten(0, 1)).unflatten(0, (n, t))
-        return triplet_input(frames, condition, to_previous.unflatten(0, (n, -1)), to_next.unflatten(0, (n, -1)),
-                             self.settings.crop_border_ratio)
+        ratio = self.settings.crop_border_ratio
+        return (triplet_input(real, condition, to_previous, to_next, ratio),
+                triplet_input(fake, condition, to_previous, to_next, ratio))
 
     def update_discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> None:
         """One discriminator step on real and (detached) generated triplets, if TecoGAN's rule allows it."""

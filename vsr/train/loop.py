@@ -117,7 +117,7 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
             loss = loss + settings.warp_loss_weight * warping_loss(lr_in[:, :-1], lr_in[:, 1:], flows)
         if critic:
             frames = lr.shape[1]
-            real, fake = critic.triplets(model, hr, lr), critic.triplets(model, sr[:, :frames], lr)
+            real, fake = critic.triplets(model, lr, hr, sr[:, :frames])
             critic.update_discriminator(real, fake)
             loss = loss + critic.generator_terms(real, fake, sr, sr[:, :frames], hr)
         optimizer.zero_grad(set_to_none=True)

@@ -22,6 +22,7 @@ from torch import nn
 
 from vsr.errors import VsrError
 from vsr.io.destination import temporary_sibling
+from vsr.train.validation import mean_scores
 
 TRAIN_FIELDS = ["step", "loss", "lr", "seconds_per_step", "threads", "cpu_seconds_per_step"]
 VAL_FIELDS = ["step", "clip", "psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y"]
@@ -90,8 +91,7 @@ class RunFiles:
             _append(self.val_log, VAL_FIELDS, {"step": step, "clip": clip, "psnr_y": f"{p:.4f}", "ssim_y": f"{s:.5f}",
                                                "bicubic_psnr_y": f"{bicubic[clip][0]:.4f}",
                                                "bicubic_ssim_y": f"{bicubic[clip][1]:.5f}"})
-        mean = sum(p for p, _ in scores.values()) / len(scores)
-        baseline = sum(bicubic[clip][0] for clip in scores) / len(scores)
+        mean, baseline = mean_scores(scores)[0], mean_scores(bicubic)[0]
         _say(f"validation at step {step}: PSNR-Y {mean:.2f} dB, bicubic {baseline:.2f} dB ({mean - baseline:+.2f})"
              + ("; best so far, exported" if best is None or mean > best else ""))
         if best is None or mean > best:
@@ -165,15 +165,18 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
         v = config.validation
         crop = f", centre crop {v.max_width}x{v.max_height}" if v.max_height or v.max_width else ""
         lines += [f"Validation (first {v.frames} frames{crop}; PSNR-Y/SSIM-Y, {data.scale} px border cropped):", "",
-                  "| clip | PSNR-Y | SSIM-Y | bicubic PSNR-Y | bicubic SSIM-Y | gain (dB) |", "|---|---|---|---|---|---|"]
-        for clip, (p, s) in scores.items():
-            bp, bs = bicubic[clip]
-            lines.append(f"| {clip} | {p:.2f} | {s:.4f} | {bp:.2f} | {bs:.4f} | {p - bp:+.2f} |")
-        mean = [sum(x[i] for x in scores.values()) / len(scores) for i in (0, 1)]
-        bmean = [sum(bicubic[c][i] for c in scores) / len(scores) for i in (0, 1)]
-        lines.append(f"| **mean** | {mean[0]:.2f} | {mean[1]:.4f} | {bmean[0]:.2f} | {bmean[1]:.4f} | "
-                     f"{mean[0] - bmean[0]:+.2f} |")
+                  *scores_table(scores, bicubic)]
     return "\n".join(lines) + "\n"
+
+
+def scores_table(scores: dict, bicubic: dict) -> list[str]:
+    """Markdown rows: per clip and mean, the model's PSNR-Y/SSIM-Y beside bicubic's, and the gain."""
+    lines = ["| clip | PSNR-Y | SSIM-Y | bicubic PSNR-Y | bicubic SSIM-Y | gain (dB) |", "|---|---|---|---|---|---|"]
+    rows = [*((clip, p_s, bicubic[clip]) for clip, p_s in scores.items()),
+            ("**mean**", mean_scores(scores), mean_scores({clip: bicubic[clip] for clip in scores}))]
+    for clip, (p, s), (bp, bs) in rows:
+        lines.append(f"| {clip} | {p:.2f} | {s:.4f} | {bp:.2f} | {bs:.4f} | {p - bp:+.2f} |")
+    return lines
 
 
 def _say(line: str) -> None:

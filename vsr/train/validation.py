@@ -11,8 +11,8 @@ import torch
 
 from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
-from vsr.metrics import psnr, ssim
-from vsr.pipeline.tensors import pad_to_multiple
+from vsr.metrics import frames_to_8bit, psnr_per_frame, ssim_per_frame
+from vsr.pipeline.tensors import images_to_tensor, pad_to_multiple, tensor_to_images
 from vsr.train.degradations import bicubic_downsample, blur_downsample, imresize
 
 
@@ -29,9 +29,9 @@ def load_validation_clips(paths: list[str], frames: int, scale: int, degradation
     clips = []
     for name in paths:
         info = probe(Path(name))
-        images = [frame.image for frame in islice(FrameReader(info), frames)]
-        hr = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
-        hr = (hr.float() / (65535 if hr.dtype == torch.uint16 else 255) * 255).round() / 255
+        # 8-bit ground truth, as the papers' PNGs are: deeper sources are rounded to 8 bits first.
+        images = frames_to_8bit([frame.image for frame in islice(FrameReader(info), frames)], name)
+        hr = images_to_tensor(images, torch.device("cpu"))[0]
         hr = _centre_crop(hr, max_height or hr.shape[-2], max_width or hr.shape[-1], scale)
         downsample = bicubic_downsample if degradation == "BI" else blur_downsample
         clips.append(ValidationClip(Path(name).stem, hr, downsample(hr, scale).float()))
@@ -46,17 +46,21 @@ def _centre_crop(frames: torch.Tensor, max_height: int, max_width: int, scale: i
     return frames[..., top:top + h, left:left + w]
 
 
-def to_8bit_frames(frames: torch.Tensor) -> np.ndarray:
-    """(T, 3, H, W) float -> (T, H, W, 3) uint8, rounded as a saved frame is."""
-    return (frames.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+def to_8bit_frames(frames: torch.Tensor) -> list[np.ndarray]:
+    """(T, 3, H, W) float -> T (H, W, 3) uint8 frames, rounded as a saved frame is."""
+    return tensor_to_images(frames[None], np.uint8)
 
 
 def clip_scores(output: torch.Tensor, target: torch.Tensor, scale: int) -> tuple[float, float]:
     """Mean PSNR-Y and SSIM-Y over the frames, `scale` pixels cropped at each border."""
     outputs, targets = to_8bit_frames(output), to_8bit_frames(target)
-    psnrs = [psnr(o, t, scale) for o, t in zip(outputs, targets)]
-    ssims = [ssim(o, t, scale) for o, t in zip(outputs, targets)]
-    return float(np.mean(psnrs)), float(np.mean(ssims))
+    return (float(np.mean(psnr_per_frame(outputs, targets, scale))),
+            float(np.mean(ssim_per_frame(outputs, targets, scale))))
+
+
+def mean_scores(scores: dict[str, tuple[float, float]]) -> tuple[float, float]:
+    """(PSNR-Y, SSIM-Y) averaged over clips, each clip counting once, as the papers average."""
+    return (sum(p for p, _ in scores.values()) / len(scores), sum(s for _, s in scores.values()) / len(scores))
 
 
 def bicubic_scores(clips: list[ValidationClip], scale: int) -> dict[str, tuple[float, float]]:
@@ -90,7 +94,7 @@ def upscale_as_vsr_run(model: torch.nn.Module, clip: ValidationClip, device: tor
     images = to_8bit_frames(clip.lr)
     frames = (Frame(image, index, Fraction(1, 25)) for index, image in enumerate(images))
     outputs = [frame.image for frame in upscale_frames(frames, model.eval(), device, chunk=chunk)]
-    return torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2).float() / 255
+    return images_to_tensor(outputs, torch.device("cpu"))[0]
 
 
 def pipeline_scores(model: torch.nn.Module, clips: list[ValidationClip], scale: int,

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from vsr.metrics import psnr, ssim
-from vsr.train.degradations import bicubic_downsample, imresize
+from vsr.degradations import bicubic_downsample, imresize
 
 IMAGES = ROOT.parent / "shared" / "data" / "images"
 PUBLISHED = {"CSet5": (28.42, 0.8104), "CSet14": (26.00, 0.7027)}

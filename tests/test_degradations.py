@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vsr.train.degradations import (
+from vsr.degradations import (
     bicubic_downsample,
     blur_downsample,
     cubic,

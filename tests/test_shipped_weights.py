@@ -12,7 +12,7 @@ import torch
 from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
 from vsr.models.zoo import DEFAULT_MODEL, WEIGHTS_DIR, ZOO, build_model
-from vsr.train.degradations import bicubic_downsample, imresize
+from vsr.degradations import bicubic_downsample, imresize
 from vsr.train.validation import ValidationClip, clip_scores, upscale_as_vsr_run
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.mp4"

@@ -21,7 +21,7 @@ from vsr.models.srvgg import SRVGGNetCompact
 from vsr.models.weights import load_state_dict
 from vsr.train.config import load_config
 from vsr.train.data import DataSettings, TrainingClips
-from vsr.train.degradations import bicubic_downsample
+from vsr.degradations import bicubic_downsample
 from vsr.train.gan import GanSettings, TecoGanCritic
 from vsr.train.loop import Ranks, StepBatches, train
 

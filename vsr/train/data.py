@@ -20,7 +20,7 @@ from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
 from vsr.io.writer import is_video_path
 from vsr.metrics import frames_to_8bit
-from vsr.train.degradations import bicubic_downsample, blur_downsample
+from vsr.degradations import bicubic_downsample, blur_downsample
 from vsr.train.motion import random_motion_clip
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}

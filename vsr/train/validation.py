@@ -13,7 +13,7 @@ from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
 from vsr.metrics import frames_to_8bit, psnr_per_frame, ssim_per_frame
 from vsr.pipeline.tensors import images_to_tensor, pad_to_multiple, tensor_to_images
-from vsr.train.degradations import bicubic_downsample, blur_downsample, imresize
+from vsr.degradations import bicubic_downsample, blur_downsample, imresize
 
 
 @dataclass

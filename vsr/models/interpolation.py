@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsr.degradations import imresize
+
 
 class PerFrameUpscaler(nn.Module):
     """An upscaler that looks at one frame at a time: no context, streams trivially."""
@@ -75,3 +77,16 @@ class LanczosUpscaler(PerFrameUpscaler):
         wide = self._upscale_width(planes)
         tall = self._upscale_width(wide.transpose(-1, -2)).transpose(-1, -2)
         return tall.clamp_(0, 1).reshape(n, t, c, h * self.scale, w * self.scale)
+
+
+class MatlabBicubicUpscaler(PerFrameUpscaler):
+    """MATLAB's `imresize(lr, scale, 'bicubic')` (a = -0.5, mirrored edges): the bicubic row of the papers' tables.
+
+    Slower than `BicubicUpscaler` (float64 matrix products), but it is the baseline published figures use, so
+    `vsr bench` compares with them through it.
+    """
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        height, width = lr.shape[-2:]
+        sr = imresize(lr.float(), (height * self.scale, width * self.scale))
+        return sr.clamp_(0, 1).to(lr.dtype)

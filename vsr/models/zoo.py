@@ -11,7 +11,7 @@ from torch import nn
 
 from vsr.errors import VsrError
 from vsr.models import basicvsrpp, frvsr, srvgg
-from vsr.models.interpolation import BicubicUpscaler, LanczosUpscaler
+from vsr.models.interpolation import BicubicUpscaler, LanczosUpscaler, MatlabBicubicUpscaler
 from vsr.models.weights import load_state_dict
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -40,6 +40,9 @@ class ModelEntry:
 
 ZOO: dict[str, ModelEntry] = {
     "bicubic": ModelEntry("bicubic", BicubicUpscaler, (2, 3, 4), "bicubic interpolation (baseline)", streams=True),
+    "bicubic-matlab": ModelEntry(
+        "bicubic-matlab", MatlabBicubicUpscaler, (2, 3, 4),
+        "MATLAB imresize bicubic, the baseline of published tables (slower than bicubic)", streams=True),
     "lanczos": ModelEntry("lanczos", LanczosUpscaler, (2, 3, 4), "Lanczos-3 interpolation (baseline)", streams=True),
     "basicvsrpp": ModelEntry(
         "basicvsrpp", lambda scale: basicvsrpp.BasicVSRPlusPlus(), (4,),

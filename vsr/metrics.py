@@ -104,7 +104,8 @@ def ssim_per_frame(outputs: Frames, targets: Frames, crop_border: int = 0) -> li
     return [ssim(o, t, crop_border) for o, t in zip(outputs, targets)]
 
 
-def _grey(frame: np.ndarray) -> np.ndarray:
+def grey(frame: np.ndarray) -> np.ndarray:
+    """8-bit RGB -> 8-bit grey, the input of every flow here."""
     # OpenCV's fixed-point weights (0.299, 0.587, 0.114), as TecoGAN's script converts before its flows.
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
 
@@ -181,19 +182,22 @@ def tof_per_pair(outputs: Frames, targets: Frames, skip_border_frames: int = 2) 
     """
     outputs, targets = paired_frames(outputs, targets)
     pairs = tof_frame_pairs(len(outputs), skip_border_frames)
-    top, left, crop_height, crop_width = tof_crop_box(*outputs[0].shape[:2])
-    rows, columns = slice(top, top + crop_height), slice(left, left + crop_width)
+    tof_crop_box(*outputs[0].shape[:2])  # fail on frames too small before any flow is computed
     used = range(pairs[0][0], pairs[-1][1] + 1)
-    output_greys = {i: _grey(outputs[i]) for i in used}
-    target_greys = {i: _grey(targets[i]) for i in used}
-    values = []
-    for earlier, later in pairs:
-        output_flow = farneback_flow(output_greys[earlier], output_greys[later])[rows, columns]
-        target_flow = farneback_flow(target_greys[earlier], target_greys[later])[rows, columns]
-        difference = target_flow - output_flow
-        # float32 throughout, as in the script: per-pair values match it bit for bit on the same OpenCV.
-        values.append(float(np.sqrt(np.sum(difference * difference, axis=-1)).mean()))
-    return values
+    output_greys = {i: grey(outputs[i]) for i in used}
+    target_greys = {i: grey(targets[i]) for i in used}
+    return [tof_of_flows(farneback_flow(output_greys[earlier], output_greys[later]),
+                         farneback_flow(target_greys[earlier], target_greys[later]))
+            for earlier, later in pairs]
+
+
+def tof_of_flows(output_flow: np.ndarray, target_flow: np.ndarray) -> float:
+    """tOF of one frame pair from the Farneback flows of output and target: mean |difference| over the crop."""
+    top, left, crop_height, crop_width = tof_crop_box(*output_flow.shape[:2])
+    rows, columns = slice(top, top + crop_height), slice(left, left + crop_width)
+    difference = target_flow[rows, columns] - output_flow[rows, columns]
+    # float32 throughout, as in the script: per-pair values match it bit for bit on the same OpenCV.
+    return float(np.sqrt(np.sum(difference * difference, axis=-1)).mean())
 
 
 def tof(outputs: Frames, targets: Frames, skip_border_frames: int = 2) -> float:
@@ -256,17 +260,20 @@ def warping_error_per_pair(outputs: Frames, targets: Frames | None = None) -> li
         outputs, guide = paired_frames(outputs, targets)
     if len(outputs) < 2:
         raise ValueError(f"the warping error needs at least 2 frames, got {len(outputs)}")
-    greys = [_grey(frame) for frame in guide]
-    values = []
-    for t in range(1, len(outputs)):
-        forward = farneback_flow(greys[t - 1], greys[t])
-        backward = farneback_flow(greys[t], greys[t - 1])
-        reliable = ~unreliable_flow_mask(forward, backward)
-        warped = backward_warp(outputs[t].astype(np.float32) / 255.0, forward)
-        squared = (warped - outputs[t - 1].astype(np.float32) / 255.0) ** 2
-        count = int(reliable.sum())
-        values.append(float(squared[reliable].sum(dtype=np.float64) / (3 * count)) if count else 0.0)
-    return values
+    greys = [grey(frame) for frame in guide]
+    return [warping_error_of_pair(outputs[t - 1], outputs[t], farneback_flow(greys[t - 1], greys[t]),
+                                  farneback_flow(greys[t], greys[t - 1]))
+            for t in range(1, len(outputs))]
+
+
+def warping_error_of_pair(output_earlier: np.ndarray, output_later: np.ndarray, forward: np.ndarray,
+                          backward: np.ndarray) -> float:
+    """Flow-warping error of one pair of 8-bit output frames, given the guide's forward and backward flows."""
+    reliable = ~unreliable_flow_mask(forward, backward)
+    warped = backward_warp(output_later.astype(np.float32) / 255.0, forward)
+    squared = (warped - output_earlier.astype(np.float32) / 255.0) ** 2
+    count = int(reliable.sum())
+    return float(squared[reliable].sum(dtype=np.float64) / (3 * count)) if count else 0.0
 
 
 def warping_error(outputs: Frames, targets: Frames | None = None) -> float:

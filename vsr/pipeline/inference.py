@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from functools import partial
-from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -41,12 +41,14 @@ def autocast(device: torch.device, precision: str):
 
 def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.device, chunk: int = 8,
                    streaming: bool | None = None, tile: int = 0, tile_overlap: int = 16,
-                   scene_cuts: bool = True, precision: str = "auto") -> Iterator[Frame]:
+                   scene_cuts: bool = True, precision: str = "auto",
+                   on_window: Callable[[list[Frame]], None] | None = None) -> Iterator[Frame]:
     """Output frame i carries input frame i's pts; memory holds one window, whatever the length.
 
     `tile` > 0 runs the model on overlapping tiles of that many input pixels; `scene_cuts` runs each shot as an
     independent sequence, so that no frame of one shot influences another's; `precision` is auto, fp32, fp16
-    or bf16.
+    or bf16. `on_window`, if given, sees the core frames of each window before they are upscaled: where the
+    windows meet is where a chunked model could show seams.
     """
     streaming = uses_streaming(model) if streaming is None else streaming
     with torch.inference_mode(), autocast(device, resolve_precision(precision, model, device)):
@@ -54,7 +56,7 @@ def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.devi
             if streaming:
                 yield from _upscale_stepwise(scene, model, device, tile, tile_overlap)
             else:
-                yield from _upscale_windows(scene, model, device, chunk, tile, tile_overlap)
+                yield from _upscale_windows(scene, model, device, chunk, tile, tile_overlap, on_window)
 
 
 def _scenes(frames: Iterable[Frame], model: nn.Module, scene_cuts: bool) -> Iterable[Iterable[Frame]]:
@@ -71,8 +73,10 @@ def _model_input(model: nn.Module, images: list[np.ndarray], device: torch.devic
 
 
 def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.device, chunk: int, tile: int,
-                     overlap: int) -> Iterator[Frame]:
+                     overlap: int, on_window: Callable[[list[Frame]], None] | None) -> Iterator[Frame]:
     for window in chunk_windows(frames, chunk, model.context_frames):
+        if on_window is not None:
+            on_window(window.core)
         images = [frame.image for frame in window.items]
         outputs = tensor_to_images(upscale_tiled(model, _model_input(model, images, device), tile, overlap),
                                    images[0].dtype)

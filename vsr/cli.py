@@ -145,6 +145,90 @@ def train_command(config_path: Path, resume: bool, stop_after: int | None, devic
     click.echo(f"vsr: run in {files.folder}: {files.checkpoint.name}, {files.train_log.name}, {files.plot.name}")
 
 
+@cli.command()
+@click.option("--gt", "gt_path", type=click.Path(path_type=Path), required=True,
+              help="Ground truth: a folder with one sub-folder of PNG frames (or one video) per clip, or one clip.")
+@click.option("--lr", "lr_path", type=click.Path(path_type=Path), default=None,
+              help="Low-res input laid out as --gt, same clip names; without it --gt is degraded on the fly.")
+@click.option("--degradation", type=click.Choice(["BI", "BD"]), default="BI", show_default=True,
+              help="How to make low-res frames without --lr: MATLAB bicubic, or Gaussian blur then subsampling.")
+@click.option("--scale", type=int, default=4, show_default=True)
+@click.option("--model", "model_names", multiple=True,
+              help="A model to score (repeat for more; default: bicubic-matlab and the default model).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights for the one --model.")
+@click.option("--frames", "max_frames", type=click.IntRange(min=0), default=0, help="First N frames per clip (0: all).")
+@click.option("--crop", default=None, help="Score the centre WxH of each ground-truth frame (default: whole).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--chunk", type=click.IntRange(min=1), default=8, show_default=True, help="As for `vsr run`.")
+@click.option("--tile", type=click.IntRange(min=0), default=0, show_default=True, help="As for `vsr run`.")
+@click.option("--tile-overlap", type=click.IntRange(min=0), default=16, show_default=True)
+@click.option("--no-scene-cuts", "scene_cuts", flag_value=False, default=True, help="As for `vsr run`.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True)
+@click.option("--no-temporal", "temporal", flag_value=False, default=True,
+              help="Skip tOF and the warping error (three optical flows per frame).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write every figure here.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="One row per model and clip.")
+@click.option("--plots", "plots_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for PNG plots: PSNR-Y per frame, frames/s against resolution.")
+@click.option("--save-frames", "frames_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the SR frames, as <model>/<clip>/00000000.png.")
+@click.option("--speed-sizes", default="", help="Low-res sizes WxH,WxH,... to time each model at, on synthetic frames.")
+@click.option("--speed-frames", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Frames per --speed-sizes measurement.")
+@click.option("--overwrite", is_flag=True, help="Replace output files that exist.")
+@click.option("--quiet", is_flag=True, help="Only the table.")
+def bench(gt_path: Path, lr_path: Path | None, degradation: str, scale: int, model_names: tuple[str, ...],
+          weights: Path | None, max_frames: int, crop: str | None, device: str, chunk: int, tile: int,
+          tile_overlap: int, scene_cuts: bool, precision: str, temporal: bool, json_path: Path | None,
+          csv_path: Path | None, plots_dir: Path | None, frames_dir: Path | None, speed_sizes: str,
+          speed_frames: int, overwrite: bool, quiet: bool) -> None:
+    """Score models on reference clips: PSNR-Y, SSIM-Y and RGB PSNR as the papers compute them, tOF and
+    warping error, frames/s (end to end and model alone), peak memory, and the same at chunk seams."""
+    from vsr.bench.clips import find_clips
+    from vsr.bench.outputs import BenchOutputs
+    from vsr.bench.report import table_text
+    from vsr.bench.runner import Settings, bench_model, speed_at_sizes
+    from vsr.models.zoo import DEFAULT_MODEL, build_model
+    from vsr.pipeline.job import pick_device, prepare_model
+
+    if device == "cuda":
+        _require_cuda()
+    names = list(model_names) or ["bicubic-matlab", DEFAULT_MODEL]
+    if weights is not None and len(names) != 1:
+        raise VsrError(weights, "--weights needs exactly one --model")
+    sizes = [_size(text, "--speed-sizes") for text in speed_sizes.split(",") if text.strip()]
+    outputs = BenchOutputs(json_path, csv_path, plots_dir, frames_dir, overwrite)  # fails before any work
+    clips = find_clips(gt_path, lr_path, scale, degradation, max_frames, _size(crop, "--crop") if crop else None)
+    settings = Settings(pick_device(device), chunk, tile, tile_overlap, precision, scene_cuts, temporal,
+                        outputs.frames_folder)
+    say = None if quiet else (lambda line: click.echo(f"vsr bench: {line}", err=True))
+    results = []
+    with outputs:
+        for name in names:
+            model = prepare_model(build_model(name, scale, weights), settings.device)
+            result = bench_model(name, model, clips, settings, say)
+            result.speed = speed_at_sizes(model, clips[0], sizes, speed_frames, settings)
+            results.append(result)
+        click.echo(table_text(results), nl=False)
+        outputs.write(results, {"gt": str(gt_path), "lr": None if lr_path is None else str(lr_path),
+                                "degradation": None if lr_path else degradation, "scale": scale,
+                                "frames": max_frames or "all", "crop": crop or "none", "device": str(settings.device),
+                                "chunk": chunk, "tile": tile, "precision": precision, "scene_cuts": scene_cuts})
+    for path in outputs.written:
+        click.echo(f"vsr bench: wrote {path}", err=True)
+
+
+def _size(text: str, option: str) -> tuple[int, int]:
+    """'640x360' -> (640, 360)."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise VsrError(None, f"{option} {text!r} is not WIDTHxHEIGHT, e.g. 640x360") from None
+    if width < 1 or height < 1:
+        raise VsrError(None, f"{option} {text!r} must be positive")
+    return width, height
+
+
 @cli.command(name="probe")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 def probe_command(input_path: Path) -> None:

@@ -1,0 +1,166 @@
+"""What `vsr bench` hands back: a terminal table, JSON, CSV and PNG plots of the results."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from vsr.bench.runner import ClipResult, ModelResult
+from vsr.bench.scoring import FRAME_METRICS, PAIR_METRICS
+
+QUALITY = FRAME_METRICS + PAIR_METRICS
+CSV_FIELDS = ["model", "clip", "frames", "width", "height", *QUALITY, "fps", "fps_model", "peak_mem_mb",
+              "peak_gpu_mem_mb", *(f"{where}_{m}" for m in QUALITY for where in ("seam", "elsewhere"))]
+
+
+def clip_entry(clip: ClipResult) -> dict[str, object]:
+    """One clip's JSON: its figures, seams (null when nothing was chunked), and per-frame values."""
+    seams = None if clip.boundaries is None else clip.scores.seams(clip.boundaries)
+    return {**clip.summary(), "seams": seams, "per_frame": clip.scores.per_frame,
+            "per_pair": clip.scores.per_pair}
+
+
+def model_mean(result: ModelResult) -> dict[str, object]:
+    """Over clips as the papers average: each clip counts once. Speed over all frames; memory is the peak."""
+    summaries = [clip.summary() for clip in result.clips]
+    mean: dict[str, object] = {name: _mean([s[name] for s in summaries]) for name in QUALITY}
+    frames = sum(clip.frames for clip in result.clips)
+    mean["fps"] = frames / sum(clip.pipeline_seconds for clip in result.clips)
+    mean["fps_model"] = frames / sum(clip.model_seconds for clip in result.clips)
+    mean["peak_mem_mb"] = max(clip.peak_ram_mb for clip in result.clips)
+    gpu = [clip.peak_gpu_mb for clip in result.clips if clip.peak_gpu_mb is not None]
+    mean["peak_gpu_mem_mb"] = max(gpu) if gpu else None
+    mean["frames"] = frames
+    mean["clips"] = len(result.clips)
+    seams = [clip.scores.seams(clip.boundaries) for clip in result.clips if clip.boundaries]
+    mean["seams"] = None if not seams else {
+        where: {name: _mean([s[where][name] for s in seams]) for name in QUALITY}
+        for where in ("at_seams", "elsewhere")}
+    return mean
+
+
+def to_json(results: list[ModelResult], settings: dict[str, object]) -> dict[str, object]:
+    """{"settings": ..., "models": {model: {"mean": ..., "clips": {clip: ...}, "speed": [...]}}}."""
+    return {"settings": settings,
+            "models": {r.name: {"mean": model_mean(r), "clips": {c.clip: clip_entry(c) for c in r.clips},
+                                "speed": [vars(point) for point in r.speed]}
+                       for r in results}}
+
+
+def json_text(payload: dict[str, object]) -> str:
+    # inf (a frame identical to its ground truth) has no JSON spelling; null says "no finite value".
+    return json.dumps(_finite(payload), indent=1) + "\n"
+
+
+def csv_text(results: list[ModelResult]) -> str:
+    """One row per model and clip, then the model's mean (clip "mean")."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for result in results:
+        for clip in result.clips:
+            writer.writerow(_csv_row(result.name, clip.clip, {**clip.summary(), "seams": clip_entry(clip)["seams"]}))
+        writer.writerow(_csv_row(result.name, "mean", model_mean(result)))
+    return out.getvalue()
+
+
+def table_text(results: list[ModelResult]) -> str:
+    """The summary a person reads: one line per model, then PSNR-Y / SSIM-Y per clip."""
+    header = (f"{'model':<22} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>8} {'tOF':>6} {'warp e-3':>8} "
+              f"{'fps':>7} {'fps model':>9} {'peak MB':>8} {'seams dPSNR-Y':>13}")
+    lines = [header]
+    for result in results:
+        mean = model_mean(result)
+        seams = mean["seams"]
+        seam_gap = "-"
+        if seams and seams["at_seams"]["psnr_y"] is not None and seams["elsewhere"]["psnr_y"] is not None:
+            seam_gap = f"{seams['at_seams']['psnr_y'] - seams['elsewhere']['psnr_y']:+.3f}"
+        warp = mean["warping_error"]
+        lines.append(f"{result.name:<22} {_f(mean['psnr_y'], 2):>7} {_f(mean['ssim_y'], 4):>7} "
+                     f"{_f(mean['psnr_rgb'], 2):>8} {_f(mean['tof'], 3):>6} "
+                     f"{_f(None if warp is None else warp * 1e3, 3):>8} {mean['fps']:>7.2f} "
+                     f"{mean['fps_model']:>9.2f} {mean['peak_mem_mb']:>8.0f} {seam_gap:>13}")
+    lines += ["", "PSNR-Y / SSIM-Y per clip:"]
+    names = [clip.clip for clip in results[0].clips]
+    width = max(len(n) for n in names) + 2
+    lines.append(f"{'clip':<{width}}" + "".join(f" {r.name[:18]:>18}" for r in results))
+    for index, name in enumerate(names):
+        cells = [r.clips[index].summary() for r in results]
+        lines.append(f"{name:<{width}}" + "".join(f" {_f(c['psnr_y'], 2):>9} {_f(c['ssim_y'], 4):>8}" for c in cells))
+    return "\n".join(lines) + "\n"
+
+
+def write_plots(folder: Path, results: list[ModelResult], scale: int) -> list[Path]:
+    """psnr_y_<clip>.png (per frame, one line per model, window boundaries dotted) and fps_vs_resolution.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index, clip in enumerate(results[0].clips):
+        figure, axes = plt.subplots(figsize=(8, 4))
+        for result in results:
+            values = result.clips[index].scores.per_frame["psnr_y"]
+            axes.plot(range(len(values)), values, marker="." if len(values) < 50 else None, label=result.name)
+        boundaries = next((r.clips[index].boundaries for r in results if r.clips[index].boundaries), [])
+        for boundary in boundaries[1:] if boundaries and boundaries[0] == 0 else boundaries:
+            axes.axvline(boundary - 0.5, color="grey", linestyle=":", linewidth=0.8)
+        axes.set(title=f"{clip.clip}: PSNR-Y per frame (dotted: window boundaries)", xlabel="frame",
+                 ylabel="PSNR-Y (dB)")
+        axes.legend()
+        written.append(_save(figure, folder / f"psnr_y_{clip.clip}.png"))
+        plt.close(figure)
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for result in results:
+        points = {(c.width * c.height / 1e6): c.summary()["fps"] for c in result.clips}
+        points.update({p.lr_width * p.lr_height * scale**2 / 1e6: p.fps for p in result.speed})
+        sizes = sorted(points)
+        axes.plot(sizes, [points[s] for s in sizes], marker="o", label=result.name)
+    axes.set(title="frames/s against output resolution (end to end, without file I/O)",
+             xlabel="output megapixels per frame", ylabel="frames/s", xscale="log", yscale="log")
+    axes.legend()
+    written.append(_save(figure, folder / "fps_vs_resolution.png"))
+    plt.close(figure)
+    return written
+
+
+def _save(figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def _csv_row(model: str, clip: str, figures: dict[str, object]) -> dict[str, object]:
+    row = {"model": model, "clip": clip, **{k: v for k, v in figures.items() if k != "seams"}}
+    seams = figures.get("seams")
+    if seams:
+        for name in QUALITY:
+            row[f"seam_{name}"] = seams["at_seams"][name]
+            row[f"elsewhere_{name}"] = seams["elsewhere"][name]
+    return {k: ("" if v is None else v) for k, v in row.items()}
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _f(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _finite(value):
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,125 @@
+"""Scores of one model on one clip, accumulated frame by frame so that clips of any length fit in memory.
+
+Per frame: PSNR-Y, SSIM-Y and RGB PSNR (`vsr.metrics`, the BasicSR protocol, `scale` pixels cropped at the
+border). Per consecutive pair: tOF and the flow-warping error, from one Farneback flow of the output and two
+of the ground truth (the tOF target flow is the warping error's forward flow, so it is computed once).
+The clip's tOF keeps TecoGAN's pairs (it skips two frames at each end); seams use every pair.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vsr.metrics import (
+    farneback_flow,
+    grey,
+    psnr,
+    ssim,
+    tof_crop_box,
+    tof_frame_pairs,
+    tof_of_flows,
+    warping_error_of_pair,
+)
+
+FRAME_METRICS = ("psnr_y", "ssim_y", "psnr_rgb")
+PAIR_METRICS = ("tof", "warping_error")
+
+
+@dataclass
+class ClipScores:
+    """Per-frame and per-pair values of one clip; pair i is frames (i, i + 1)."""
+
+    scale: int
+    per_frame: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in FRAME_METRICS})
+    per_pair: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in PAIR_METRICS})
+
+    @property
+    def frames(self) -> int:
+        return len(self.per_frame["psnr_y"])
+
+    def summary(self) -> dict[str, float | None]:
+        """Means over the clip: frames for the fidelity metrics, TecoGAN's pairs for tOF, all pairs for warping."""
+        means = {name: _mean(values) for name, values in self.per_frame.items()}
+        tof_values = [self.per_pair["tof"][later - 1] for _, later in self._tof_pairs()]
+        # As TecoGAN's script (and vsr.metrics.tof) averages: a float32 sum over the count.
+        means["tof"] = float(np.asarray(tof_values, np.float32).sum() / len(tof_values)) if tof_values else None
+        means["warping_error"] = _mean(self.per_pair["warping_error"])
+        return means
+
+    def seams(self, boundaries: list[int]) -> dict[str, object]:
+        """The metrics on the frames either side of each window boundary, and on all the others.
+
+        A boundary b is the first frame of a window's core: frames b - 1 and b came from different windows,
+        and pair (b - 1, b) spans the join. A seam shows as lower fidelity there, or a jump in the motion.
+        """
+        boundaries = sorted(b for b in boundaries if 0 < b < self.frames)
+        seam_frames = {f for b in boundaries for f in (b - 1, b)}
+        seam_pairs = {b - 1 for b in boundaries}
+        return {"boundaries": boundaries,
+                "at_seams": self._means_over(seam_frames, seam_pairs),
+                "elsewhere": self._means_over(set(range(self.frames)) - seam_frames,
+                                              set(range(self.frames - 1)) - seam_pairs)}
+
+    def _means_over(self, frames: set[int], pairs: set[int]) -> dict[str, float | None]:
+        means = {name: _mean([values[i] for i in sorted(frames)]) for name, values in self.per_frame.items()}
+        for name, values in self.per_pair.items():
+            means[name] = _mean([values[i] for i in sorted(pairs) if i < len(values)])
+        return means
+
+    def _tof_pairs(self) -> list[tuple[int, int]]:
+        if not self.per_pair["tof"] or self.frames < 6:
+            return []
+        return tof_frame_pairs(self.frames)
+
+
+class ClipScorer:
+    """Takes (output, target) 8-bit frame pairs in order; keeps only the previous pair."""
+
+    def __init__(self, scale: int, temporal: bool = True) -> None:
+        self.scores = ClipScores(scale)
+        self.temporal = temporal
+        self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # output, output grey, target grey
+
+    def add(self, output: np.ndarray, target: np.ndarray) -> None:
+        if output.shape != target.shape:
+            raise ValueError(f"output is {output.shape[1]}x{output.shape[0]} but the ground truth is "
+                             f"{target.shape[1]}x{target.shape[0]}")
+        border = self.scores.scale
+        self.scores.per_frame["psnr_y"].append(psnr(output, target, border))
+        self.scores.per_frame["ssim_y"].append(ssim(output, target, border))
+        self.scores.per_frame["psnr_rgb"].append(psnr(output, target, border, y_channel=False))
+        if self.temporal:
+            self._add_pair(output, target)
+
+    def _add_pair(self, output: np.ndarray, target: np.ndarray) -> None:
+        output_grey, target_grey = grey(output), grey(target)
+        if self._previous is not None:
+            previous_output, previous_output_grey, previous_target_grey = self._previous
+            forward = farneback_flow(previous_target_grey, target_grey)
+            backward = farneback_flow(target_grey, previous_target_grey)
+            warping = warping_error_of_pair(previous_output, output, forward, backward)
+            self.scores.per_pair["warping_error"].append(warping)
+            if _tof_fits(output):
+                output_flow = farneback_flow(previous_output_grey, output_grey)
+                self.scores.per_pair["tof"].append(tof_of_flows(output_flow, forward))
+        self._previous = (output, output_grey, target_grey)
+
+
+def _tof_fits(frame: np.ndarray) -> bool:
+    """tOF needs frames of at least 48x48 (its flows are cropped to multiples of 32 inside an 8-pixel border)."""
+    try:
+        tof_crop_box(*frame.shape[:2])
+    except ValueError:
+        return False
+    return True
+
+
+def _mean(values: list[float]) -> float | None:
+    """None where there is nothing to average (a one-frame clip has no pairs), so JSON shows null."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return float(np.mean(values)) if all(math.isfinite(v) for v in values) else float("inf")

@@ -22,11 +22,15 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
+from vsr.bench.clips import find_clips
+from vsr.bench.report import fidelity_by_clip, model_mean
+from vsr.bench.runner import Settings, bench_model
+from vsr.models.interpolation import MatlabBicubicUpscaler
 from vsr.models.weights import load_state_dict
 from vsr.models.zoo import WEIGHTS_DIR, load_into
 from vsr.train.config import load_config
 from vsr.train.report import scores_table
-from vsr.train.validation import bicubic_scores, load_validation_clips, mean_scores, pipeline_scores
+from vsr.train.validation import mean_scores
 
 VAL_DIR = ROOT.parent / "shared" / "data" / "clips" / "val"
 DATA_CREDITS = """Training media: Big Buck Bunny (c) Blender Foundation, CC BY 3.0 (clips/train); still images from
@@ -52,24 +56,25 @@ def main() -> None:
     load_into(model, load_state_dict(snapshot), snapshot)
     scale = config.data.scale
     v = config.validation
-    clips = load_validation_clips(sorted(str(p) for p in VAL_DIR.glob("*.mp4")), 10**9, scale,
-                                  "BD" if config.data.degradation == "BD" else "BI", v.max_height, v.max_width)
-    scores, fps = pipeline_scores(model.eval(), clips, scale, torch.device("cpu"))
-    bicubic = bicubic_scores(clips, scale)
+    crop = (v.max_width, v.max_height) if v.max_width and v.max_height else None
+    clips = find_clips(VAL_DIR, None, scale, "BD" if config.data.degradation == "BD" else "BI", crop=crop)
+    settings = Settings(torch.device("cpu"), temporal=False)
+    result = bench_model(args.name, model.eval(), clips, settings)
+    scores, fps = fidelity_by_clip(result), model_mean(result)["fps"]
+    bicubic = fidelity_by_clip(bench_model("bicubic-matlab", MatlabBicubicUpscaler(scale), clips, settings))
     mean = mean_scores(scores)[0]
 
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     if target.exists() and not args.force:
         shipped = config.model.build()
         load_into(shipped, load_state_dict(target), target)
-        old_scores, _ = pipeline_scores(shipped.eval(), clips, scale, torch.device("cpu"))
-        old_mean = mean_scores(old_scores)[0]
+        old_mean = mean_scores(fidelity_by_clip(bench_model("shipped", shipped.eval(), clips, settings)))[0]
         if old_mean >= mean:
             sys.exit(f"not shipped: {mean:.3f} dB does not beat the shipped {old_mean:.3f} dB")
     shutil.copyfile(snapshot, target)
     card = run_card
-    crop = f"centre {v.max_width}x{v.max_height} crop" if v.max_height or v.max_width else "whole frames"
-    card += "\n\n" + full_validation_table(scores, bicubic, fps, crop) + "\n" + DATA_CREDITS + "\n"
+    region = f"centre {v.max_width}x{v.max_height} crop" if crop else "whole frames"
+    card += "\n\n" + full_validation_table(scores, bicubic, fps, region) + "\n" + DATA_CREDITS + "\n"
     target.with_suffix(".md").write_text(card)
     print(f"shipped {target} ({mean:.2f} dB mean PSNR-Y on clips/val)")
 

@@ -24,6 +24,11 @@ def clip_entry(clip: ClipResult) -> dict[str, object]:
             "per_pair": clip.scores.per_pair}
 
 
+def fidelity_by_clip(result: ModelResult) -> dict[str, tuple[float, float]]:
+    """{clip: (PSNR-Y, SSIM-Y)}, the form model cards and training logs print."""
+    return {clip.clip: (clip.summary()["psnr_y"], clip.summary()["ssim_y"]) for clip in result.clips}
+
+
 def model_mean(result: ModelResult) -> dict[str, object]:
     """Over clips as the papers average: each clip counts once. Speed over all frames; memory is the peak."""
     summaries = [clip.summary() for clip in result.clips]

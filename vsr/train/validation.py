@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vsr.degradations import bicubic_downsample, blur_downsample, imresize
 from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
 from vsr.metrics import frames_to_8bit, psnr_per_frame, ssim_per_frame
 from vsr.pipeline.tensors import images_to_tensor, pad_to_multiple, tensor_to_images
-from vsr.degradations import bicubic_downsample, blur_downsample, imresize
 
 
 @dataclass
@@ -81,31 +81,3 @@ def evaluate(model: torch.nn.Module, clips: list[ValidationClip], scale: int,
         scores[clip.name] = clip_scores(sr, clip.hr, scale)
     model.train(was_training)
     return scores
-
-
-def upscale_as_vsr_run(model: torch.nn.Module, clip: ValidationClip, device: torch.device,
-                       chunk: int = 16) -> torch.Tensor:
-    """The clip's SR frames exactly as `vsr run` makes them: 8-bit frames in, windows or steps, 8-bit out."""
-    from fractions import Fraction
-
-    from vsr.io.frames import Frame
-    from vsr.pipeline.inference import upscale_frames
-
-    images = to_8bit_frames(clip.lr)
-    frames = (Frame(image, index, Fraction(1, 25)) for index, image in enumerate(images))
-    outputs = [frame.image for frame in upscale_frames(frames, model.eval(), device, chunk=chunk)]
-    return images_to_tensor(outputs, torch.device("cpu"))[0]
-
-
-def pipeline_scores(model: torch.nn.Module, clips: list[ValidationClip], scale: int,
-                    device: torch.device) -> tuple[dict[str, tuple[float, float]], float]:
-    """(PSNR-Y, SSIM-Y) per clip of `vsr run`'s output, and the frames per second it took."""
-    import time
-
-    scores, seconds = {}, 0.0
-    for clip in clips:
-        tic = time.perf_counter()
-        sr = upscale_as_vsr_run(model, clip, device)
-        seconds += time.perf_counter() - tic
-        scores[clip.name] = clip_scores(sr, clip.hr, scale)
-    return scores, sum(len(clip.lr) for clip in clips) / seconds

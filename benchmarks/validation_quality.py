@@ -26,7 +26,7 @@ import torch
 from results_file import write_section
 
 from vsr.bench.clips import find_clips
-from vsr.bench.report import model_mean
+from vsr.bench.report import model_mean, seam_gap
 from vsr.bench.runner import ModelResult, Settings, bench_model
 from vsr.models.weights import load_state_dict
 from vsr.models.zoo import ZOO, build_model, load_into
@@ -92,11 +92,11 @@ def render(results: list[ModelResult], args: argparse.Namespace) -> str:
         mean = model_mean(result)
         cells = " | ".join(f"{c.summary()['psnr_y']:.2f}" for c in result.clips)
         tof = "-" if mean["tof"] is None else f"{mean['tof']:.3f}"
-        seams = mean["seams"]
-        seam_gap = f"{seams['at_seams']['psnr_y'] - seams['elsewhere']['psnr_y']:+.3f}" if seams else "-"
+        gap = seam_gap(mean)
+        seam_text = "-" if gap is None else f"{gap:+.3f}"
         lines.append(f"| {result.name} | {cells} | {mean['psnr_y']:.2f} / {mean['ssim_y']:.4f} | "
                      f"{mean['psnr_y'] - base:+.2f} | {tof} | {mean['fps']:.2f} ({mean['fps_model']:.2f}) | "
-                     f"{mean['peak_mem_mb']:.0f} | {seam_gap} |")
+                     f"{mean['peak_mem_mb']:.0f} | {seam_text} |")
     return "\n".join(lines) + "\n"
 
 

@@ -141,7 +141,7 @@ def test_a_video_is_degraded_on_the_fly_and_plotted(tmp_path, run_cli):
         clip = report["models"][name]["clips"]["clip"]
         assert (clip["width"], clip["height"], clip["frames"]) == (64, 48, 8)
         assert clip["tof"] is not None and clip["warping_error"] is not None
-        assert clip["seams"] is None  # per-frame models are not chunked in time
+        assert clip["seams"]["boundaries"] == []  # one window of 8: nothing to join
         assert [(p["lr_width"], p["lr_height"]) for p in report["models"][name]["speed"]] == [(24, 16), (32, 20)]
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["fps_vs_resolution.png", "psnr_y_clip.png"]
 

@@ -18,7 +18,7 @@ CSV_FIELDS = ["model", "clip", "frames", "width", "height", *QUALITY, "fps", "fp
 
 
 def clip_entry(clip: ClipResult) -> dict[str, object]:
-    """One clip's JSON: its figures, seams (null when nothing was chunked), and per-frame values."""
+    """One clip's JSON: its figures, seams (null for models that stream), and per-frame values."""
     seams = None if clip.boundaries is None else clip.scores.seams(clip.boundaries)
     return {**clip.summary(), "seams": seams, "per_frame": clip.scores.per_frame,
             "per_pair": clip.scores.per_pair}
@@ -46,6 +46,14 @@ def model_mean(result: ModelResult) -> dict[str, object]:
         where: {name: _mean([s[where][name] for s in seams]) for name in QUALITY}
         for where in ("at_seams", "elsewhere")}
     return mean
+
+
+def seam_gap(figures: dict[str, object]) -> float | None:
+    """PSNR-Y at window seams minus elsewhere, from a clip's or a mean's figures; None without seams."""
+    seams = figures.get("seams")
+    if not seams or seams["at_seams"]["psnr_y"] is None or seams["elsewhere"]["psnr_y"] is None:
+        return None
+    return seams["at_seams"]["psnr_y"] - seams["elsewhere"]["psnr_y"]
 
 
 def to_json(results: list[ModelResult], settings: dict[str, object]) -> dict[str, object]:
@@ -80,15 +88,13 @@ def table_text(results: list[ModelResult]) -> str:
     lines = [header]
     for result in results:
         mean = model_mean(result)
-        seams = mean["seams"]
-        seam_gap = "-"
-        if seams and seams["at_seams"]["psnr_y"] is not None and seams["elsewhere"]["psnr_y"] is not None:
-            seam_gap = f"{seams['at_seams']['psnr_y'] - seams['elsewhere']['psnr_y']:+.3f}"
+        gap = seam_gap(mean)
+        seam_text = "-" if gap is None else f"{gap:+.3f}"
         warp = mean["warping_error"]
         lines.append(f"{result.name:<22} {_f(mean['psnr_y'], 2):>7} {_f(mean['ssim_y'], 4):>7} "
                      f"{_f(mean['psnr_rgb'], 2):>8} {_f(mean['tof'], 3):>6} "
                      f"{_f(None if warp is None else warp * 1e3, 3):>8} {mean['fps']:>7.2f} "
-                     f"{mean['fps_model']:>9.2f} {mean['peak_mem_mb']:>8.0f} {seam_gap:>13}")
+                     f"{mean['fps_model']:>9.2f} {mean['peak_mem_mb']:>8.0f} {seam_text:>13}")
     lines += ["", "PSNR-Y / SSIM-Y per clip:"]
     names = [clip.clip for clip in results[0].clips]
     width = max(len(n) for n in names) + 2

@@ -45,7 +45,7 @@ class ClipResult:
     width: int  # of the scored (ground-truth) frames
     height: int
     scores: ClipScores
-    boundaries: list[int] | None  # window boundaries of chunked inference; None when nothing is chunked
+    boundaries: list[int] | None  # first frame of each window; None for models that stream
     pipeline_seconds: float  # low-res frames in memory to SR frames in memory
     model_seconds: float
     peak_ram_mb: float
@@ -125,9 +125,10 @@ def bench_clip(name: str, model: nn.Module, clip: BenchClip, settings: Settings)
             raise VsrError(clip.lr, f"has more frames than the ground truth {clip.gt}")
     # Reading or making the low-res frames is the bench's work, not the pipeline's.
     pipeline_seconds = seconds - source.seconds
-    chunked = not uses_streaming(model) and model.context_frames != 0
+    # Models that step through the clip have no windows; for per-frame models the seams are a control, the
+    # difference that content alone makes between boundary frames and the rest.
     return ClipResult(clip.name, clip.gt_region.width, clip.gt_region.height, scorer.scores,
-                      boundaries if chunked else None, pipeline_seconds, timer.seconds, memory.ram_mb,
+                      None if uses_streaming(model) else boundaries, pipeline_seconds, timer.seconds, memory.ram_mb,
                       memory.gpu_mb)
 
 

@@ -24,6 +24,7 @@ from validation_quality import VAL_DIR, candidate_model
 from vsr.bench.clips import find_clips
 from vsr.bench.report import model_mean
 from vsr.bench.runner import Settings, bench_model
+from vsr.models.interpolation import MatlabBicubicUpscaler
 
 HEADING = "## Chunk seams of BasicVSR++ (benchmarks/chunk_seams.py)"
 
@@ -46,14 +47,19 @@ def main() -> None:
               f"First {args.frames} frames of each clips/val clip, centre 640x360, chunks of {args.chunk} frames; "
               "\"at seams\" is the two frames either side of each window boundary (PSNR-Y) and the pair across it "
               "(tOF, warping error); means over clips."), "",
-             "| context frames | PSNR-Y at seams / elsewhere | difference | tOF at seams / elsewhere | "
-             "warping error x1e3 at seams / elsewhere | whole-clip PSNR-Y |",
+             ("| model | PSNR-Y at seams / elsewhere | difference | tOF at seams / elsewhere | "
+              "warping error x1e3 at seams / elsewhere | whole-clip PSNR-Y |"),
              "|---|---|---|---|---|---|"]
-    for context in (0, 2, 6):
-        model.context_frames = context
-        mean = model_mean(bench_model(f"context {context}", model, clips, settings))
+    # MATLAB bicubic sees one frame at a time: its row is the control, what content alone makes of the
+    # boundary frames. A seam is a gap beyond the control's.
+    rows = [("bicubic-matlab (control)", MatlabBicubicUpscaler(4), None)]
+    rows += [(f"BasicVSR++, {context} context frames", model, context) for context in (0, 2, 6)]
+    for label, network, context in rows:
+        if context is not None:
+            network.context_frames = context
+        mean = model_mean(bench_model(label, network, clips, settings))
         at, elsewhere = mean["seams"]["at_seams"], mean["seams"]["elsewhere"]
-        lines.append(f"| {context} | {at['psnr_y']:.3f} / {elsewhere['psnr_y']:.3f} | "
+        lines.append(f"| {label} | {at['psnr_y']:.3f} / {elsewhere['psnr_y']:.3f} | "
                      f"{at['psnr_y'] - elsewhere['psnr_y']:+.3f} | {at['tof']:.3f} / {elsewhere['tof']:.3f} | "
                      f"{at['warping_error'] * 1e3:.3f} / {elsewhere['warping_error'] * 1e3:.3f} | "
                      f"{mean['psnr_y']:.3f} |")

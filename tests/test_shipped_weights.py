@@ -12,7 +12,9 @@ from vsr.bench.runner import Settings, bench_model
 from vsr.models.interpolation import MatlabBicubicUpscaler
 from vsr.models.zoo import DEFAULT_MODEL, WEIGHTS_DIR, ZOO, build_model
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample.mp4"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample.mp4"
+CONFIGS = ROOT / "configs"
 BUNDLED = [entry.name for entry in ZOO.values() if entry.bundled_weights]
 
 
@@ -44,3 +46,14 @@ def test_a_scale_the_default_model_lacks_is_refused_with_a_hint(run_cli, tmp_pat
     result = run_cli("run", tmp_path / "in.mp4", "-o", tmp_path / "out.mp4", "--scale", "2")
     assert result.exit_code == 1
     assert f"model {DEFAULT_MODEL} upscales by 4, not 2" in result.output and "vsr models" in result.output
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_the_config_that_trains_bundled_weights_builds_the_same_network(name):
+    """`vsr train configs/<weights name>.yaml` must reproduce the shipped model, not a look-alike."""
+    from vsr.train.config import load_config
+
+    config = load_config(CONFIGS / f"{ZOO[name].bundled_weights.stem}.yaml")
+    trained = {k: v.shape for k, v in config.model.build().state_dict().items()}
+    shipped = {k: v.shape for k, v in ZOO[name].build(4).state_dict().items()}
+    assert trained == shipped

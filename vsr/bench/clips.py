@@ -17,10 +17,10 @@ import torch
 
 from vsr.degradations import bicubic_downsample, blur_downsample
 from vsr.errors import VsrError
-from vsr.io.frame_folder import list_frames, natural_key
+from vsr.io.frame_folder import list_frames
 from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
-from vsr.io.writer import VIDEO_SUFFIXES
+from vsr.io.sources import find_sources
 from vsr.metrics import frames_to_8bit
 
 
@@ -101,11 +101,7 @@ def clip_sources(folder: Path) -> dict[str, Path]:
         return {folder.stem: folder}
     if list_frames(folder):
         return {folder.name: folder}
-    sources = {}
-    for child in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
-        is_video = child.is_file() and child.suffix.lower() in VIDEO_SUFFIXES
-        if is_video or (child.is_dir() and list_frames(child)):
-            sources[child.stem if is_video else child.name] = child
+    sources = {(child.stem if child.is_file() else child.name): child for child in find_sources(folder)}
     if not sources:
         raise VsrError(folder, "holds no clips: expected PNG frames, sub-folders of them, or video files")
     return sources

@@ -32,6 +32,7 @@ def make_clip(path: Path, frames: int = 6, width: int = 48, height: int = 32, fp
               ten_bit: bool = False, codec: str = "libx264", rotation: int = 0,
               color: tuple[int, int, int, int] = (1, 1, 1, 1)) -> Path:
     """Encode a clip; `pts` in `time_base` give variable frame timing; `color` is (matrix, range, prim, trc)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     time_base = time_base or Fraction(1, fps)
     pts = pts if pts is not None else [round(i / fps / time_base) for i in range(frames)]
     with av.open(str(path), "w") as container:

@@ -229,6 +229,63 @@ def _size(text: str, option: str) -> tuple[int, int]:
     return width, height
 
 
+@cli.command()
+@click.argument("input_dir", metavar="IN_DIR", type=click.Path(path_type=Path))
+@click.argument("output_dir", metavar="OUT_DIR", type=click.Path(path_type=Path))
+@click.option("--model", "model_name", default=None, help="Model name (see `vsr models`).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights file to load instead.")
+@click.option("--scale", type=int, default=None, help="Upscaling factor (default: the model's).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Files processed at once, each in its own process with its share of the CPU threads.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--chunk", type=click.IntRange(min=1), default=8, show_default=True, help="As for `vsr run`.")
+@click.option("--tile", type=click.IntRange(min=0), default=0, show_default=True, help="As for `vsr run`.")
+@click.option("--tile-overlap", type=click.IntRange(min=0), default=16, show_default=True)
+@click.option("--no-scene-cuts", "scene_cuts", flag_value=False, default=True, help="As for `vsr run`.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True)
+@click.option("--codec", default=None, help="As for `vsr run`.")
+@click.option("--crf", type=int, default=None)
+@click.option("--preset", default=None)
+@click.option("--overwrite", is_flag=True, help="Replace outputs that exist (made earlier with other settings, or not by vsr).")
+@click.option("--quiet", is_flag=True, help="No progress bars; still the summary.")
+def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Path | None, scale: int | None,
+          jobs: int, device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
+          codec: str | None, crf: int | None, preset: str | None, overwrite: bool, quiet: bool) -> None:
+    """Upscale every video and PNG-frame folder under IN_DIR into the same tree under OUT_DIR.
+
+    A failing file does not stop the others. A journal in OUT_DIR makes a rerun (after a crash too) skip what
+    finished; outputs are never half-written.
+    """
+    from vsr.batch.jobs import find_jobs
+    from vsr.batch.journal import Journal
+    from vsr.batch.runner import BatchSettings, run_batch
+    from vsr.models.zoo import DEFAULT_MODEL
+
+    if device == "cuda":
+        _require_cuda()
+    settings = BatchSettings(model_name or DEFAULT_MODEL, None if weights is None else str(weights), scale, device,
+                             chunk, tile, tile_overlap, scene_cuts, precision, codec, crf, preset)
+    found = find_jobs(input_dir, output_dir, settings.key())
+    if not found:
+        raise VsrError(input_dir, "holds no video files or PNG-frame folders")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    report = run_batch(found, Journal(output_dir), settings, jobs, overwrite, progress=not quiet,
+                       say=None if quiet else (lambda line: click.echo(f"vsr batch: {line}", err=True)))
+    counts = {status: report.count(status) for status in ("upscaled", "failed", "already done", "exists", "stale")}
+    click.echo(f"vsr batch: {len(found)} inputs in {report.seconds:.1f} s: "
+               + ", ".join(f"{count} {status}" for status, count in counts.items() if count))
+    if counts["exists"]:
+        click.echo("vsr batch: 'exists': an output was already there and not from this batch; kept "
+                   "(--overwrite replaces it)", err=True)
+    if counts["stale"]:
+        click.echo("vsr batch: 'stale': made by this batch from another version of the source or other "
+                   "settings; kept (--overwrite redoes it)", err=True)
+    for outcome in report.failed:
+        click.echo(f"vsr batch: failed: {outcome.detail}", err=True)
+    if report.failed:
+        raise click.exceptions.Exit(EXIT_ERROR)
+
+
 @cli.command(name="probe")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 def probe_command(input_path: Path) -> None:

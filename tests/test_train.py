@@ -143,7 +143,8 @@ def test_the_shipped_configs_load_and_build():
     for path in sorted(Path("configs").glob("*.yaml")):
         config = load_config(path)
         model = config.model.build()
-        assert model.scale == config.data.scale, path
+        if config.refiner is None:  # a refiner works at the output's size, whatever the scale
+            assert model.scale == config.data.scale, path
 
 
 @pytest.mark.slow

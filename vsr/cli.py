@@ -57,23 +57,42 @@ def cli() -> None:
 @click.option("--codec", default=None, help="Encoder: libx264 (default), libx265, libsvtav1, ffv1, h264_nvenc, ...")
 @click.option("--crf", type=int, default=None, help="Constant quality (lower is better; codec default if unset).")
 @click.option("--preset", default=None, help="Encoder speed preset (codec default if unset).")
+@click.option("--refine", type=click.Choice(["none", "diffusion"]), default="none", show_default=True,
+              help="diffusion: restore texture after the model with our diffusion refiner (slow on a CPU).")
+@click.option("--refine-weights", type=click.Path(path_type=Path), default=None,
+              help="Refiner weights to load instead of the bundled ones.")
+@click.option("--refine-steps", type=click.IntRange(min=1), default=4, show_default=True,
+              help="DDIM steps per frame; each costs one pass of the refiner's network.")
+@click.option("--refine-strength", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0,
+              show_default=True, help="How far along the noise schedule sampling starts; lower stays closer to "
+                                      "the model's output.")
+@click.option("--refine-coupling", type=click.FloatRange(min=0, max=1), default=0.5, show_default=True,
+              help="How strongly each frame follows the previous refined frame along the flow (0: independent).")
+@click.option("--refine-seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(input_path: Path, output: Path, model_name: str | None, weights: Path | None, scale: int | None,
         device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
-        compile_model: bool, codec: str | None,
-        crf: int | None, preset: str | None, overwrite: bool, quiet: bool) -> None:
+        compile_model: bool, codec: str | None, crf: int | None, preset: str | None, refine: str,
+        refine_weights: Path | None, refine_steps: int, refine_strength: float, refine_coupling: float,
+        refine_seed: int, overwrite: bool, quiet: bool) -> None:
     """Upscale INPUT (a video file or a folder of PNG frames) into OUTPUT."""
-    from vsr.models.zoo import DEFAULT_MODEL, build_model
+    from vsr.models.refiner import Sampling
+    from vsr.models.zoo import DEFAULT_MODEL, build_model, build_refiner
     from vsr.pipeline.job import pick_device, upscale_video
+    from vsr.pipeline.refinement import Refinement
 
     if device == "cuda":
         _require_cuda()
     model = build_model(model_name or DEFAULT_MODEL, scale, weights)
+    refinement = None
+    if refine == "diffusion" or refine_weights is not None:
+        refinement = Refinement(build_refiner(refine_weights),
+                                Sampling(refine_steps, refine_strength, refine_coupling, refine_seed))
     report = upscale_video(input_path, output, model, pick_device(device), chunk=chunk, tile=tile,
                            tile_overlap=tile_overlap, scene_cuts=scene_cuts, precision=precision,
-                           compile_model=compile_model,
-                           settings=EncoderSettings(codec, crf, preset), overwrite=overwrite, progress=not quiet)
+                           compile_model=compile_model, settings=EncoderSettings(codec, crf, preset),
+                           overwrite=overwrite, progress=not quiet, refinement=refinement)
     for note in report.notes:
         click.echo(f"vsr: warning: {note}", err=True)
     click.echo(f"vsr: {report.frames} frames in {report.seconds:.1f} s ({report.fps:.2f} fps) -> {report.output}")

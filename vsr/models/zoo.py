@@ -10,7 +10,7 @@ from pathlib import Path
 from torch import nn
 
 from vsr.errors import VsrError
-from vsr.models import basicvsrpp, frvsr, srvgg
+from vsr.models import basicvsrpp, frvsr, refiner, srvgg
 from vsr.models.interpolation import BicubicUpscaler, LanczosUpscaler, MatlabBicubicUpscaler
 from vsr.models.weights import load_state_dict
 
@@ -73,6 +73,20 @@ ZOO: dict[str, ModelEntry] = {
 }
 # Our best shipped model by PSNR-Y on clips/val (benchmarks/RESULTS.md); it must beat bicubic there.
 DEFAULT_MODEL = "frvsr"
+
+
+# The diffusion refiner of `vsr run --refine diffusion`, as configs/refiner_small_x4.yaml builds it.
+REFINER_WEIGHTS = WEIGHTS_DIR / "refiner_small_x4.safetensors"
+
+
+def build_refiner(weights: str | Path | None = None) -> refiner.DiffusionRefiner:
+    """The small diffusion refiner with its bundled weights, or with `weights`."""
+    path = Path(weights) if weights else REFINER_WEIGHTS
+    if not path.is_file() and not weights:
+        raise VsrError(None, "this install ships no refiner weights; pass a file with --refine-weights")
+    model = refiner.DiffusionRefiner(channels=32, multipliers=(1, 2, 2), residual_scale=0.1, flow_scale=4)
+    load_into(model, load_state_dict(path), path)
+    return model.eval()
 
 
 def build_model(name: str, scale: int | None = None, weights: str | Path | None = None) -> nn.Module:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -13,10 +14,13 @@ from tqdm import tqdm
 
 from vsr.errors import VsrError
 from vsr.io.destination import check_destination
+from vsr.io.frames import Frame
 from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
 from vsr.io.writer import EncoderSettings, open_writer
+from vsr.models.refiner import DiffusionRefiner, Sampling
 from vsr.pipeline.inference import upscale_frames
+from vsr.pipeline.refinement import Refinement, refine_frames
 from vsr.pipeline.threads import run_threaded
 from vsr.pipeline.tiles import usable_tile_size
 
@@ -52,11 +56,13 @@ def prepare_model(model: nn.Module, device: torch.device, compile_model: bool = 
 def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.device, *, chunk: int = 8,
                   tile: int = 0, tile_overlap: int = 16, scene_cuts: bool = True, precision: str = "auto",
                   compile_model: bool = False, settings: EncoderSettings = EncoderSettings(),
-                  overwrite: bool = False, progress: bool = True) -> JobReport:
+                  overwrite: bool = False, progress: bool = True,
+                  refinement: Refinement | None = None) -> JobReport:
     """Upscale `source` into `target`; the target appears only if the whole video was written.
 
     `tile` > 0 runs the model on overlapping tiles of that many input pixels (less memory); `scene_cuts` keeps
-    temporal models from mixing frames across a cut.
+    temporal models from mixing frames across a cut; `refinement` runs the diffusion refiner on the model's
+    output, in the same stage.
     """
     _check_tiles(model, tile, tile_overlap)
     info = probe(source)
@@ -71,6 +77,8 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
     try:
         stage = partial(upscale_frames, model=model, device=device, chunk=chunk, tile=tile, tile_overlap=tile_overlap,
                         scene_cuts=scene_cuts, precision=precision)
+        if refinement is not None:
+            stage = partial(_refined, stage, refinement.refiner.to(device), device, refinement.sampling, scene_cuts)
         for frame in run_threaded(reader, stage):
             writer.write(frame)
             frames += 1
@@ -89,6 +97,11 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
     notes = [f"{source}: {problem}; the output has the {frames} frames that decoded" for problem in reader.problems]
     notes += [f"{target}: {note}" for note in writer.notes]
     return JobReport(frames, time.perf_counter() - started, target, notes)
+
+
+def _refined(stage, refiner: DiffusionRefiner, device: torch.device, sampling: Sampling, scene_cuts: bool,
+             frames: Iterable[Frame]) -> Iterator[Frame]:
+    return refine_frames(stage(frames), refiner, device, sampling, scene_cuts)
 
 
 def _check_tiles(model: nn.Module, tile: int, overlap: int) -> None:

@@ -12,6 +12,7 @@ from torch import nn
 from vsr.errors import VsrError
 from vsr.models.basicvsrpp import BasicVSRPlusPlus
 from vsr.models.frvsr import FRVSR
+from vsr.models.refiner import DiffusionRefiner
 from vsr.models.srvgg import SRVGGNetCompact
 from vsr.train.data import DataSettings
 from vsr.train.gan import GanSettings
@@ -20,6 +21,7 @@ from vsr.train.gan import GanSettings
 MODEL_TYPES: dict[str, type[nn.Module]] = {
     "basicvsrpp": BasicVSRPlusPlus,
     "frvsr": FRVSR,
+    "refiner": DiffusionRefiner,
     "srvgg": SRVGGNetCompact,
 }
 
@@ -60,6 +62,14 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class RefinerSettings:
+    """A diffusion refiner learns the residual of a frozen VSR model's output; its flow network comes trained."""
+
+    base_model: str  # a `vsr models` name, with its bundled weights
+    flow_weights: str  # weights with SPyNet under `spynet.` (our BasicVSR++'s), for the temporal coupling
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     name: str
     model: ModelSettings
@@ -67,6 +77,7 @@ class TrainingConfig:
     train: TrainSettings
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     gan: GanSettings | None = None  # adversarial training (TecoGAN) when present
+    refiner: RefinerSettings | None = None  # diffusion refiner training when present (model.type: refiner)
     init_weights: str = ""  # start from these weights (e.g. the FRVSR a TecoGAN run refines)
     seed: int = 0
     output_dir: str = ""  # default runs/<name>
@@ -95,6 +106,7 @@ def load_config(path: str | Path) -> TrainingConfig:
             train=_with_tuples(TrainSettings(**raw["train"])),
             validation=ValidationSettings(**raw.get("validation", {})),
             gan=GanSettings(**raw["gan"]) if raw.get("gan") is not None else None,
+            refiner=RefinerSettings(**raw["refiner"]) if raw.get("refiner") is not None else None,
             init_weights=raw.get("init_weights", ""),
             seed=raw.get("seed", 0),
             output_dir=raw.get("output_dir", ""),

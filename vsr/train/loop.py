@@ -16,8 +16,9 @@ import torch.distributed as torch_dist
 from torch import nn
 
 from vsr.errors import VsrError
+from vsr.models.refiner import DiffusionRefiner, RefinedVSR
 from vsr.models.weights import load_state_dict
-from vsr.models.zoo import load_into
+from vsr.models.zoo import build_model, load_into
 from vsr.train.config import TrainingConfig
 from vsr.train.data import TrainingClips
 from vsr.train.gan import TecoGanCritic
@@ -83,10 +84,12 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     model = config.model.build()
     if config.init_weights:
         load_into(model, load_state_dict(config.init_weights), Path(config.init_weights))
+    base = _refiner_setup(config, model, device) if config.refiner else None
     model = model.to(device, memory_format=torch.channels_last if config.train.channels_last else None)
     critic = TecoGanCritic(config.gan, config.data.crop * config.data.scale, device) if config.gan else None
     settings = config.train
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas)
+    trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.Adam(trained, lr=settings.lr, betas=settings.betas)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.steps, eta_min=settings.min_lr)
     files = RunFiles(config.run_dir, config)
     start, best = 0, None
@@ -96,7 +99,7 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
         raise VsrError(files.checkpoint, "a run is already here; pass --resume to continue it, or change output_dir")
     if ranks.is_main:
         files.start(resumed_at=start)
-    step_model = TrainingForward(model)
+    step_model = RefinerObjective(model, base) if base is not None else TrainingForward(model)
     if ranks.world > 1:
         step_model = nn.parallel.DistributedDataParallel(step_model, device_ids=[device.index] if device.index else None)
 
@@ -109,17 +112,10 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     tic, cpu_tic, logged = time.perf_counter(), time.process_time(), start
     for step, (lr, hr) in enumerate(loader, start=start + 1):
         lr, hr = lr.to(device), hr.to(device)
-        # TecoGAN trains on the ping-pong sequence 0..T-1..0, so that drifting artefacts show as a mismatch.
-        lr_in, hr_target = (pingpong_sequence(lr), pingpong_sequence(hr)) if critic else (lr, hr)
-        sr, flows = step_model(lr_in)
-        loss = charbonnier_loss(sr, hr_target)
-        if flows is not None and settings.warp_loss_weight:
-            loss = loss + settings.warp_loss_weight * warping_loss(lr_in[:, :-1], lr_in[:, 1:], flows)
-        if critic:
-            frames = lr.shape[1]
-            real, fake = critic.triplets(model, lr, hr, sr[:, :frames])
-            critic.update_discriminator(real, fake)
-            loss = loss + critic.generator_terms(real, fake, sr, sr[:, :frames], hr)
+        if base is not None:
+            loss = step_model(lr, hr)
+        else:
+            loss = _generator_loss(step_model, model, critic, lr, hr, settings.warp_loss_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if settings.grad_clip:
@@ -136,7 +132,8 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
                            (cpu_now - cpu_tic) / (step - logged))
             tic, cpu_tic, logged = now, cpu_now, step
         if validation and (step % config.validation.every == 0 or step == end):
-            best = files.log_validation(step, evaluate(model, validation[0], config.data.scale, device),
+            scored = RefinedVSR(base, model) if base is not None else model
+            best = files.log_validation(step, evaluate(scored, validation[0], config.data.scale, device),
                                         validation[1], model, best)
         if step % settings.checkpoint_every == 0 or step == end:
             files.save_checkpoint(model, optimizer, schedule, step, best, critic)
@@ -145,6 +142,48 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     if ranks.world > 1:
         torch_dist.destroy_process_group()
     return files
+
+
+def _generator_loss(step_model: nn.Module, model: nn.Module, critic: TecoGanCritic | None, lr: torch.Tensor,
+                    hr: torch.Tensor, warp_loss_weight: float) -> torch.Tensor:
+    """A VSR network's loss: Charbonnier, plus the flow's warping loss and the GAN terms if configured."""
+    # TecoGAN trains on the ping-pong sequence 0..T-1..0, so that drifting artefacts show as a mismatch.
+    lr_in, hr_target = (pingpong_sequence(lr), pingpong_sequence(hr)) if critic else (lr, hr)
+    sr, flows = step_model(lr_in)
+    loss = charbonnier_loss(sr, hr_target)
+    if flows is not None and warp_loss_weight:
+        loss = loss + warp_loss_weight * warping_loss(lr_in[:, :-1], lr_in[:, 1:], flows)
+    if critic:
+        frames = lr.shape[1]
+        real, fake = critic.triplets(model, lr, hr, sr[:, :frames])
+        critic.update_discriminator(real, fake)
+        loss = loss + critic.generator_terms(real, fake, sr, sr[:, :frames], hr)
+    return loss
+
+
+class RefinerObjective(nn.Module):
+    """The refiner's training step behind `forward`, for DDP: the frozen model's output, then the DDPM loss."""
+
+    def __init__(self, refiner: DiffusionRefiner, base: nn.Module) -> None:
+        super().__init__()
+        self.refiner, self.base = refiner, base
+
+    def forward(self, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        # The last frame of each clip: a recurrent base has seen the frames before it, as it will in use.
+        with torch.no_grad():
+            sr = self.base(lr)[:, -1].clamp(0, 1)
+        return self.refiner.training_loss(sr, hr[:, -1])
+
+
+def _refiner_setup(config: TrainingConfig, refiner: DiffusionRefiner, device: torch.device) -> nn.Module:
+    """Loads the refiner's trained flow network (kept frozen) and returns the frozen base model it refines."""
+    flow_path = Path(config.refiner.flow_weights)
+    flow_state = {key.removeprefix("spynet."): value for key, value in load_state_dict(flow_path).items()
+                  if key.startswith("spynet.")}
+    load_into(refiner.flow, flow_state, flow_path)
+    refiner.flow.requires_grad_(False)
+    base = build_model(config.refiner.base_model, config.data.scale).to(device).eval()
+    return base.requires_grad_(False)
 
 
 def _default_device(ranks: Ranks) -> torch.device:

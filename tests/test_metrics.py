@@ -8,6 +8,7 @@ import pytest
 
 from vsr.metrics import (
     backward_warp,
+    detail_ratio,
     farneback_flow,
     frames_to_8bit,
     tof,
@@ -276,3 +277,13 @@ def test_ssim_is_one_for_equal_frames_and_falls_with_noise():
     light = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
     heavy = np.clip(frame + rng.normal(0, 30, frame.shape), 0, 255).astype(np.uint8)
     assert 1.0 > ssim(light, frame) > ssim(heavy, frame) > 0.0
+
+
+def test_the_detail_ratio_tells_blur_from_noise():
+    coarse = np.random.default_rng(1).integers(0, 256, (HEIGHT // 2, WIDTH // 2, 3), dtype=np.uint8)
+    target = cv2.resize(coarse, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+    blurred = cv2.GaussianBlur(target, (7, 7), 2.0)
+    noisy = np.clip(target + np.random.default_rng(0).normal(0, 12, target.shape), 0, 255).astype(np.uint8)
+    assert detail_ratio(target, target, 4) == pytest.approx(1.0)
+    assert detail_ratio(blurred, target, 4) < 0.5
+    assert detail_ratio(noisy, target, 4) > 1.2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -184,3 +186,17 @@ def test_training_updates_the_denoiser_only_and_exports_loadable_weights(tmp_pat
     assert any(not torch.equal(trained[k], v) for k, v in start.state_dict().items() if k.startswith("denoiser."))
     assert "refiner" in files.final.with_suffix(".md").read_text().lower()
     assert files.val_log.is_file()
+
+
+def test_bench_scores_each_model_with_and_without_refinement(tmp_path, run_cli):
+    video = make_clip(tmp_path / "clip.mp4", frames=3, width=64, height=48, audio=False)
+    weights = tmp_path / "refiner.safetensors"
+    save_file(build_shaped_refiner().state_dict(), str(weights))
+    result = run_cli("bench", "--gt", video, "--model", "bicubic", "--refine-weights", weights, "--refine-steps", "1",
+                     "--no-temporal", "--json", tmp_path / "r.json", "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["settings"]["refine"]["steps"] == 1
+    plain, refined = (report["models"][name]["clips"]["clip"] for name in ("bicubic", "bicubic+refine"))
+    assert plain["frames"] == refined["frames"] == 3
+    assert plain["psnr_y"] != refined["psnr_y"] and plain["detail"] != refined["detail"]

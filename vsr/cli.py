@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -34,6 +35,41 @@ def cli() -> None:
     """Temporal video super-resolution."""
 
 
+def refine_options(command):
+    """The diffusion refiner's options, shared by `vsr run` and `vsr bench`."""
+    options = [
+        click.option("--refine", type=click.Choice(["none", "diffusion"]), default="none", show_default=True,
+                     help="diffusion: restore texture after the model with our diffusion refiner (slow on a CPU)."),
+        click.option("--refine-weights", type=click.Path(path_type=Path), default=None,
+                     help="Refiner weights to load instead of the bundled ones (implies --refine diffusion)."),
+        click.option("--refine-steps", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="DDIM steps per frame; each costs one pass of the refiner's network."),
+        click.option("--refine-strength", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0,
+                     show_default=True,
+                     help="How far along the noise schedule sampling starts; lower stays closer to the model's output."),
+        click.option("--refine-coupling", type=click.FloatRange(min=0, max=1), default=0.5, show_default=True,
+                     help="How strongly each frame follows the previous refined frame along the flow "
+                          "(0: each frame on its own)."),
+        click.option("--refine-seed", type=int, default=0, show_default=True, help="Seed of the sampling noise."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, refine_strength: float,
+                refine_coupling: float, refine_seed: int):
+    """The refiner the options ask for, or None."""
+    from vsr.models.refiner import Sampling
+    from vsr.models.zoo import build_refiner
+    from vsr.pipeline.refinement import Refinement
+
+    if refine == "none" and refine_weights is None:
+        return None
+    return Refinement(build_refiner(refine_weights), Sampling(refine_steps, refine_strength, refine_coupling,
+                                                              refine_seed))
+
+
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
@@ -57,38 +93,21 @@ def cli() -> None:
 @click.option("--codec", default=None, help="Encoder: libx264 (default), libx265, libsvtav1, ffv1, h264_nvenc, ...")
 @click.option("--crf", type=int, default=None, help="Constant quality (lower is better; codec default if unset).")
 @click.option("--preset", default=None, help="Encoder speed preset (codec default if unset).")
-@click.option("--refine", type=click.Choice(["none", "diffusion"]), default="none", show_default=True,
-              help="diffusion: restore texture after the model with our diffusion refiner (slow on a CPU).")
-@click.option("--refine-weights", type=click.Path(path_type=Path), default=None,
-              help="Refiner weights to load instead of the bundled ones.")
-@click.option("--refine-steps", type=click.IntRange(min=1), default=4, show_default=True,
-              help="DDIM steps per frame; each costs one pass of the refiner's network.")
-@click.option("--refine-strength", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0,
-              show_default=True, help="How far along the noise schedule sampling starts; lower stays closer to "
-                                      "the model's output.")
-@click.option("--refine-coupling", type=click.FloatRange(min=0, max=1), default=0.5, show_default=True,
-              help="How strongly each frame follows the previous refined frame along the flow (0: independent).")
-@click.option("--refine-seed", type=int, default=0, show_default=True, help="Seed of the sampling noise.")
+@refine_options
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(input_path: Path, output: Path, model_name: str | None, weights: Path | None, scale: int | None,
         device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
-        compile_model: bool, codec: str | None, crf: int | None, preset: str | None, refine: str,
-        refine_weights: Path | None, refine_steps: int, refine_strength: float, refine_coupling: float,
-        refine_seed: int, overwrite: bool, quiet: bool) -> None:
+        compile_model: bool, codec: str | None, crf: int | None, preset: str | None, overwrite: bool,
+        quiet: bool, **refine_args) -> None:
     """Upscale INPUT (a video file or a folder of PNG frames) into OUTPUT."""
-    from vsr.models.refiner import Sampling
-    from vsr.models.zoo import DEFAULT_MODEL, build_model, build_refiner
+    from vsr.models.zoo import DEFAULT_MODEL, build_model
     from vsr.pipeline.job import pick_device, upscale_video
-    from vsr.pipeline.refinement import Refinement
 
     if device == "cuda":
         _require_cuda()
     model = build_model(model_name or DEFAULT_MODEL, scale, weights)
-    refinement = None
-    if refine == "diffusion" or refine_weights is not None:
-        refinement = Refinement(build_refiner(refine_weights),
-                                Sampling(refine_steps, refine_strength, refine_coupling, refine_seed))
+    refinement = _refinement(**refine_args)
     report = upscale_video(input_path, output, model, pick_device(device), chunk=chunk, tile=tile,
                            tile_overlap=tile_overlap, scene_cuts=scene_cuts, precision=precision,
                            compile_model=compile_model, settings=EncoderSettings(codec, crf, preset),
@@ -194,15 +213,17 @@ def train_command(config_path: Path, resume: bool, stop_after: int | None, devic
 @click.option("--speed-sizes", default="", help="Low-res sizes WxH,WxH,... to time each model at, on synthetic frames.")
 @click.option("--speed-frames", type=click.IntRange(min=1), default=4, show_default=True,
               help="Frames per --speed-sizes measurement.")
+@refine_options
 @click.option("--overwrite", is_flag=True, help="Replace output files that exist.")
 @click.option("--quiet", is_flag=True, help="Only the table.")
 def bench(gt_path: Path, lr_path: Path | None, degradation: str, scale: int, model_names: tuple[str, ...],
           weights: Path | None, max_frames: int, crop: str | None, device: str, chunk: int, tile: int,
           tile_overlap: int, scene_cuts: bool, precision: str, temporal: bool, json_path: Path | None,
           csv_path: Path | None, plots_dir: Path | None, frames_dir: Path | None, speed_sizes: str,
-          speed_frames: int, overwrite: bool, quiet: bool) -> None:
-    """Score models on reference clips: PSNR-Y, SSIM-Y and RGB PSNR as the papers compute them, tOF and
-    warping error, frames/s (end to end and model alone), peak memory, and the same at chunk seams."""
+          speed_frames: int, overwrite: bool, quiet: bool, **refine_args) -> None:
+    """Score models on reference clips: PSNR-Y, SSIM-Y and RGB PSNR as the papers compute them, a detail
+    ratio (sharpness against the ground truth), tOF and warping error, frames/s (end to end and model alone),
+    peak memory, and the same at chunk seams. With --refine, each model also runs refined, as MODEL+refine."""
     from vsr.bench.clips import find_clips
     from vsr.bench.outputs import BenchOutputs
     from vsr.bench.report import table_text
@@ -220,19 +241,26 @@ def bench(gt_path: Path, lr_path: Path | None, degradation: str, scale: int, mod
     clips = find_clips(gt_path, lr_path, scale, degradation, max_frames, _size(crop, "--crop") if crop else None)
     settings = Settings(pick_device(device), chunk, tile, tile_overlap, precision, scene_cuts, temporal,
                         outputs.frames_folder)
+    refinement = _refinement(**refine_args)
     say = None if quiet else (lambda line: click.echo(f"vsr bench: {line}", err=True))
     results = []
     with outputs:
         for name in names:
             model = prepare_model(build_model(name, scale, weights), settings.device)
-            result = bench_model(name, model, clips, settings, say)
-            result.speed = speed_at_sizes(model, clips[0], sizes, speed_frames, settings)
-            results.append(result)
+            runs = [(name, settings)]
+            if refinement is not None:
+                runs.append((f"{name}+refine", dataclasses.replace(settings, refinement=refinement)))
+            for label, run_settings in runs:
+                result = bench_model(label, model, clips, run_settings, say)
+                result.speed = speed_at_sizes(model, clips[0], sizes, speed_frames, run_settings)
+                results.append(result)
         click.echo(table_text(results), nl=False)
         outputs.write(results, {"gt": str(gt_path), "lr": None if lr_path is None else str(lr_path),
                                 "degradation": None if lr_path else degradation, "scale": scale,
                                 "frames": max_frames or "all", "crop": crop or "none", "device": str(settings.device),
-                                "chunk": chunk, "tile": tile, "precision": precision, "scene_cuts": scene_cuts})
+                                "chunk": chunk, "tile": tile, "precision": precision, "scene_cuts": scene_cuts,
+                                "refine": {key.removeprefix("refine_"): value if not isinstance(value, Path)
+                                           else str(value) for key, value in refine_args.items()}})
     for path in outputs.written:
         click.echo(f"vsr bench: wrote {path}", err=True)
 

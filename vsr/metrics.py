@@ -94,6 +94,18 @@ def ssim(output: np.ndarray, target: np.ndarray, crop_border: int = 0) -> float:
     return float(ssim_map.mean())
 
 
+def detail_ratio(output: np.ndarray, target: np.ndarray, crop_border: int = 0) -> float:
+    """Fine detail of an 8-bit frame against its ground truth's: the variance of the Laplacian of Y, as a ratio.
+
+    A sharpness proxy that needs no learned network (LPIPS and its kin need weights we cannot download): 1 is
+    as much high-frequency energy as the ground truth, below 1 blurrier (what regression models give), above 1
+    noisier or over-sharpened. It says nothing about whether the detail is the right detail; PSNR does.
+    """
+    a, b = (cv2.Laplacian(_crop(rgb_to_y(x), crop_border), cv2.CV_64F) for x in (output, target))
+    reference = float(b.var())
+    return float(a.var()) / reference if reference > 0 else float("inf")
+
+
 def psnr_per_frame(outputs: Frames, targets: Frames, crop_border: int = 0, y_channel: bool = True) -> list[float]:
     outputs, targets = paired_frames(outputs, targets)
     return [psnr(o, t, crop_border, y_channel) for o, t in zip(outputs, targets)]

@@ -83,7 +83,7 @@ def csv_text(results: list[ModelResult]) -> str:
 
 def table_text(results: list[ModelResult]) -> str:
     """The summary a person reads: one line per model, then PSNR-Y / SSIM-Y per clip."""
-    header = (f"{'model':<22} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>8} {'tOF':>6} {'warp e-3':>8} "
+    header = (f"{'model':<22} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>8} {'detail':>6} {'tOF':>6} {'warp e-3':>8} "
               f"{'fps':>7} {'fps model':>9} {'peak MB':>8} {'seams dPSNR-Y':>13}")
     lines = [header]
     for result in results:
@@ -92,7 +92,7 @@ def table_text(results: list[ModelResult]) -> str:
         seam_text = "-" if gap is None else f"{gap:+.3f}"
         warp = mean["warping_error"]
         lines.append(f"{result.name:<22} {_f(mean['psnr_y'], 2):>7} {_f(mean['ssim_y'], 4):>7} "
-                     f"{_f(mean['psnr_rgb'], 2):>8} {_f(mean['tof'], 3):>6} "
+                     f"{_f(mean['psnr_rgb'], 2):>8} {_f(mean['detail'], 3):>6} {_f(mean['tof'], 3):>6} "
                      f"{_f(None if warp is None else warp * 1e3, 3):>8} {mean['fps']:>7.2f} "
                      f"{mean['fps_model']:>9.2f} {mean['peak_mem_mb']:>8.0f} {seam_text:>13}")
     lines += ["", "PSNR-Y / SSIM-Y per clip:"]

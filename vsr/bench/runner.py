@@ -21,6 +21,7 @@ from vsr.errors import VsrError
 from vsr.io.frame_folder import write_png
 from vsr.io.frames import Frame
 from vsr.pipeline.inference import upscale_frames, uses_streaming
+from vsr.pipeline.refinement import Refinement, refine_frames
 
 FRAME_TIME = Fraction(1, 25)  # bench frames carry their index as pts; the time base only has to be valid
 
@@ -37,6 +38,7 @@ class Settings:
     scene_cuts: bool = True
     temporal: bool = True  # tOF and warping error (three optical flows per frame)
     save_frames: Path | None = None  # SR frames go to save_frames/<model>/<clip>/
+    refinement: Refinement | None = None  # the diffusion refiner after the model, as `vsr run --refine`
 
 
 @dataclass
@@ -165,9 +167,14 @@ def _run(model: nn.Module, images: list[np.ndarray], settings: Settings) -> None
 
 def _upscale(model: nn.Module, frames: Iterable[Frame], settings: Settings,
              on_window: Callable[[list[Frame]], None] | None = None) -> Iterator[Frame]:
-    return upscale_frames(frames, model, settings.device, chunk=settings.chunk, tile=settings.tile,
-                          tile_overlap=settings.tile_overlap, scene_cuts=settings.scene_cuts,
-                          precision=settings.precision, on_window=on_window)
+    outputs = upscale_frames(frames, model, settings.device, chunk=settings.chunk, tile=settings.tile,
+                             tile_overlap=settings.tile_overlap, scene_cuts=settings.scene_cuts,
+                             precision=settings.precision, on_window=on_window)
+    if settings.refinement is None:
+        return outputs
+    refinement = settings.refinement
+    return refine_frames(outputs, refinement.refiner.to(settings.device), settings.device, refinement.sampling,
+                         settings.scene_cuts)
 
 
 class _TimedFrames:

@@ -1,7 +1,7 @@
 """Scores of one model on one clip, accumulated frame by frame so that clips of any length fit in memory.
 
 Per frame: PSNR-Y, SSIM-Y and RGB PSNR (`vsr.metrics`, the BasicSR protocol, `scale` pixels cropped at the
-border). Per consecutive pair: tOF and the flow-warping error, from one Farneback flow of the output and two
+border), and the detail ratio, a sharpness proxy. Per consecutive pair: tOF and the flow-warping error, from one Farneback flow of the output and two
 of the ground truth (the tOF target flow is the warping error's forward flow, so it is computed once).
 The clip's tOF keeps TecoGAN's pairs (it skips two frames at each end); seams use every pair.
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vsr.metrics import (
+    detail_ratio,
     farneback_flow,
     grey,
     psnr,
@@ -24,7 +25,7 @@ from vsr.metrics import (
     warping_error_of_pair,
 )
 
-FRAME_METRICS = ("psnr_y", "ssim_y", "psnr_rgb")
+FRAME_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "detail")
 PAIR_METRICS = ("tof", "warping_error")
 
 
@@ -91,6 +92,7 @@ class ClipScorer:
         self.scores.per_frame["psnr_y"].append(psnr(output, target, border))
         self.scores.per_frame["ssim_y"].append(ssim(output, target, border))
         self.scores.per_frame["psnr_rgb"].append(psnr(output, target, border, y_channel=False))
+        self.scores.per_frame["detail"].append(detail_ratio(output, target, border))
         if self.temporal:
             self._add_pair(output, target)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -148,3 +149,35 @@ def test_bad_folders_get_one_line(tmp_path, run_cli, case, expected):
     result = run_cli("batch", tmp_path / "nowhere" if case == "missing" else source, out, *BICUBIC_X2)
     assert result.exit_code == 1 and expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is optional: pip install 'vsr[ray]'")
+def test_ray_local_runs_each_file_as_a_task_with_the_same_results(tmp_path, run_cli):
+    source = make_tree(tmp_path)
+    run_cli("batch", source, tmp_path / "plain", *BICUBIC_X2)
+    # A real process: Ray starts its own workers, which import vsr as any node of a cluster would.
+    result = subprocess.run([sys.executable, "-m", "vsr", "batch", str(source), str(tmp_path / "ray"), *BICUBIC_X2,
+                             "--ray", "local"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr
+    assert "3 upscaled, 1 failed" in result.stdout and "bad.mp4" in result.stderr
+    plain, ray = tmp_path / "plain", tmp_path / "ray"
+    assert [p.read_bytes() for p in list_frames(ray / "frames")] == [p.read_bytes() for p in list_frames(plain / "frames")]
+    for name in ("a/one.mp4", "a/b/two.mkv"):
+        made, expected = probe(ray / name), probe(plain / name)
+        assert (made.width, made.height, made.frame_count) == (expected.width, expected.height, expected.frame_count)
+    entries = [json.loads(line) for line in (ray / JOURNAL_NAME).read_text().splitlines()]
+    assert sorted(entry["status"] for entry in entries) == ["done", "done", "done", "failed"]
+    assert not partial_files(ray)
+
+
+def test_ray_asked_for_but_missing_or_mixed_with_jobs_gets_one_line(tmp_path, run_cli, monkeypatch):
+    source = tmp_path / "in"
+    make_clip(source / "one.mp4", frames=2)
+    mixed = run_cli("batch", source, tmp_path / "out", *BICUBIC_X2, "--ray", "local", "--jobs", "2")
+    assert mixed.exit_code == 1 and "--jobs and --ray do not mix" in mixed.stderr
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real_find_spec(name, *a))
+    missing = run_cli("batch", source, tmp_path / "out", *BICUBIC_X2, "--ray", "local")
+    assert missing.exit_code == 1 and "pip install 'vsr[ray]'" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1 and not (tmp_path / "out" / "one.mp4").exists()

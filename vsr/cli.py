@@ -293,11 +293,15 @@ def _size(text: str, option: str) -> tuple[int, int]:
 @click.option("--codec", default=None, help="As for `vsr run`.")
 @click.option("--crf", type=int, default=None)
 @click.option("--preset", default=None)
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Run the files as Ray tasks on the cluster at ADDRESS ('auto', 'ray://host:10001'), one per GPU "
+                   "or CPU; 'local' starts Ray on this machine. IN_DIR and OUT_DIR must be shared by every node.")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist (made earlier with other settings, or not by vsr).")
 @click.option("--quiet", is_flag=True, help="No progress bars; still the summary.")
 def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Path | None, scale: int | None,
           jobs: int, device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
-          codec: str | None, crf: int | None, preset: str | None, overwrite: bool, quiet: bool) -> None:
+          codec: str | None, crf: int | None, preset: str | None, ray_address: str | None, overwrite: bool,
+          quiet: bool) -> None:
     """Upscale every video and PNG-frame folder under IN_DIR into the same tree under OUT_DIR.
 
     A failing file does not stop the others. A journal in OUT_DIR makes a rerun (after a crash too) skip what
@@ -310,6 +314,8 @@ def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Pa
 
     if device == "cuda":
         _require_cuda()
+    if ray_address is not None and jobs > 1:
+        raise VsrError(None, "--jobs and --ray do not mix: on Ray, each CPU or GPU slot of the cluster runs a file")
     settings = BatchSettings(model_name or DEFAULT_MODEL, None if weights is None else str(weights), scale, device,
                              chunk, tile, tile_overlap, scene_cuts, precision, codec, crf, preset)
     found = find_jobs(input_dir, output_dir, settings.key())
@@ -317,7 +323,8 @@ def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Pa
         raise VsrError(input_dir, "holds no video files or PNG-frame folders")
     output_dir.mkdir(parents=True, exist_ok=True)
     report = run_batch(found, Journal(output_dir), settings, jobs, overwrite, progress=not quiet,
-                       say=None if quiet else (lambda line: click.echo(f"vsr batch: {line}", err=True)))
+                       say=None if quiet else (lambda line: click.echo(f"vsr batch: {line}", err=True)),
+                       ray_address=ray_address)
     counts = {status: report.count(status) for status in ("upscaled", "failed", "already done", "exists", "stale")}
     click.echo(f"vsr batch: {len(found)} inputs in {report.seconds:.1f} s: "
                + ", ".join(f"{count} {status}" for status, count in counts.items() if count))

@@ -66,8 +66,8 @@ class BatchReport:
 
 def run_batch(jobs: list[Job], journal: Journal, settings: BatchSettings, workers: int = 1,
               overwrite: bool = False, progress: bool = True,
-              say: Callable[[str], None] | None = None) -> BatchReport:
-    """Run what is not done yet; return every job's outcome."""
+              say: Callable[[str], None] | None = None, ray_address: str | None = None) -> BatchReport:
+    """Run what is not done yet; return every job's outcome. `ray_address` runs the jobs as Ray tasks."""
     started = time.perf_counter()
     previous = journal.latest()
     report = BatchReport()
@@ -81,7 +81,8 @@ def run_batch(jobs: list[Job], journal: Journal, settings: BatchSettings, worker
             report.outcomes.append(Outcome(job, decision))
     bar = tqdm(total=len(todo), unit="file", desc="batch", disable=not progress or None, dynamic_ncols=True)
     try:
-        for outcome in _run_jobs(todo, journal, settings, workers, overwrite, progress and workers == 1):
+        for outcome in _run_jobs(todo, journal, settings, workers, overwrite, progress and workers == 1,
+                                 ray_address):
             report.outcomes.append(outcome)
             bar.update()
             if say is not None:
@@ -93,11 +94,18 @@ def run_batch(jobs: list[Job], journal: Journal, settings: BatchSettings, worker
 
 
 def _run_jobs(todo: list[Job], journal: Journal, settings: BatchSettings, workers: int, overwrite: bool,
-              file_progress: bool) -> Iterator[Outcome]:
-    model = _build(settings)  # here too with workers: a bad --model fails once, with its own message
+              file_progress: bool, ray_address: str | None) -> Iterator[Outcome]:
+    model = build_model_for(settings)  # here too with workers: a bad --model fails once, with its own message
+    if ray_address is not None and todo:
+        from vsr.batch.ray_jobs import run_on_ray
+
+        for outcome in run_on_ray(todo, settings, ray_address, overwrite):
+            _record(journal, outcome)
+            yield outcome
+        return
     if workers <= 1 or len(todo) <= 1:
         for job in todo:
-            outcome = _run_one(model, job, settings, overwrite, file_progress)
+            outcome = run_job(model, job, settings, overwrite, file_progress)
             _record(journal, outcome)
             yield outcome
         return
@@ -116,14 +124,14 @@ def _record(journal: Journal, outcome: Outcome) -> None:
     journal.record(Entry(outcome.job.key, status, outcome.job.fingerprint, outcome.detail))
 
 
-def _build(settings: BatchSettings) -> torch.nn.Module:
+def build_model_for(settings: BatchSettings) -> torch.nn.Module:
     from vsr.models.zoo import build_model
 
     return build_model(settings.model, settings.scale, settings.weights)
 
 
-def _run_one(model: torch.nn.Module, job: Job, settings: BatchSettings, overwrite: bool,
-             progress: bool) -> Outcome:
+def run_job(model: torch.nn.Module, job: Job, settings: BatchSettings, overwrite: bool,
+            progress: bool) -> Outcome:
     """One file; any error becomes a failed outcome naming it, so the batch goes on."""
     from vsr.pipeline.job import pick_device, upscale_video
 
@@ -147,8 +155,8 @@ _worker_model: torch.nn.Module | None = None
 def _start_worker(settings: BatchSettings, threads: int) -> None:
     global _worker_model
     torch.set_num_threads(threads)
-    _worker_model = _build(settings)
+    _worker_model = build_model_for(settings)
 
 
 def _worker_job(job: Job, settings: BatchSettings, overwrite: bool) -> Outcome:
-    return _run_one(_worker_model, job, settings, overwrite, progress=False)
+    return run_job(_worker_model, job, settings, overwrite, progress=False)

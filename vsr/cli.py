@@ -90,6 +90,9 @@ def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, ref
               help="auto: fp16 on a GPU for models that allow it, else fp32.")
 @click.option("--compile", "compile_model", is_flag=True,
               help="torch.compile the model: slower start, faster frames on a GPU.")
+@click.option("--realtime", is_flag=True,
+              help="Measure on the first frames which precision (and, on a GPU, NVENC) keeps up with the source's "
+                   "frame rate, use it, and say whether it keeps up.")
 @click.option("--codec", default=None, help="Encoder: libx264 (default), libx265, libsvtav1, ffv1, h264_nvenc, ...")
 @click.option("--crf", type=int, default=None, help="Constant quality (lower is better; codec default if unset).")
 @click.option("--preset", default=None, help="Encoder speed preset (codec default if unset).")
@@ -98,8 +101,8 @@ def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, ref
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(input_path: Path, output: Path, model_name: str | None, weights: Path | None, scale: int | None,
         device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
-        compile_model: bool, codec: str | None, crf: int | None, preset: str | None, overwrite: bool,
-        quiet: bool, **refine_args) -> None:
+        compile_model: bool, realtime: bool, codec: str | None, crf: int | None, preset: str | None,
+        overwrite: bool, quiet: bool, **refine_args) -> None:
     """Upscale INPUT (a video file or a folder of PNG frames) into OUTPUT."""
     from vsr.models.zoo import DEFAULT_MODEL, build_model
     from vsr.pipeline.job import pick_device, upscale_video
@@ -107,8 +110,21 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
     if device == "cuda":
         _require_cuda()
     model = build_model(model_name or DEFAULT_MODEL, scale, weights)
+    if realtime and (refine_args["refine"] != "none" or refine_args["refine_weights"] is not None):
+        raise VsrError(None, "--realtime and --refine do not mix: the diffusion refiner is far from realtime")
     refinement = _refinement(**refine_args)
-    report = upscale_video(input_path, output, model, pick_device(device), chunk=chunk, tile=tile,
+    target_device = pick_device(device)
+    if realtime:
+        from vsr.io.probe import probe
+        from vsr.pipeline.job import prepare_model
+        from vsr.pipeline.realtime import plan_realtime
+
+        model = prepare_model(model, target_device, compile_model)
+        compile_model = False  # done
+        plan = plan_realtime(probe(input_path), model, target_device, chunk, codec)
+        click.echo(f"vsr: {plan.message(model_name or DEFAULT_MODEL, target_device)}", err=True)
+        precision, codec = plan.precision, plan.codec
+    report = upscale_video(input_path, output, model, target_device, chunk=chunk, tile=tile,
                            tile_overlap=tile_overlap, scene_cuts=scene_cuts, precision=precision,
                            compile_model=compile_model, settings=EncoderSettings(codec, crf, preset),
                            overwrite=overwrite, progress=not quiet, refinement=refinement)

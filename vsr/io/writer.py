@@ -6,6 +6,7 @@ Both write to a hidden sibling of the target and move it into place only when co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -43,6 +44,18 @@ class EncoderSettings:
     codec: str | None = None  # None: the container's default
     crf: int | None = None  # None: the codec's default
     preset: str | None = None
+
+
+def encoder_opens(codec: str) -> bool:
+    """Whether this FFmpeg build has the encoder and it starts here (NVENC needs an NVIDIA GPU and driver)."""
+    try:
+        context = av.CodecContext.create(codec, "w")
+        context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
+        context.time_base = Fraction(1, 25)
+        context.open()
+    except (av.error.FFmpegError, ValueError, TypeError):
+        return False
+    return True
 
 
 def is_video_path(path: Path) -> bool:

@@ -17,7 +17,10 @@ def images_to_tensor(images: list[np.ndarray], device: torch.device, as_float: b
     peak = float(np.iinfo(stacked.dtype).max)
     if stacked.dtype == np.uint16:  # torch has few uint16 kernels
         stacked = stacked.astype(np.int32)
-    video = torch.from_numpy(stacked).to(device, non_blocking=True).permute(0, 3, 1, 2).unsqueeze(0)
+    host = torch.from_numpy(stacked)
+    if device.type == "cuda":
+        host = host.pin_memory()  # page-locked: the copy to the GPU runs asynchronously, overlapping the CPU
+    video = host.to(device, non_blocking=True).permute(0, 3, 1, 2).unsqueeze(0)
     if not as_float:
         if video.dtype != torch.uint8:
             raise ValueError("integer tensors are for 8-bit images only")

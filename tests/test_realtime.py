@@ -1,0 +1,63 @@
+"""`vsr run --realtime`: the measured plan, what it says, and that the output is the same video."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from conftest import frame_times, make_clip
+from torch import nn
+
+from vsr.io.probe import probe
+from vsr.pipeline.realtime import RealtimePlan, plan_realtime
+
+
+class SlowUpscaler(nn.Module):
+    """Nearest-neighbour x2 that takes 0.1 s a frame: 10 frames/s, too slow for a 25 fps source."""
+
+    scale, context_frames, size_multiple, streams = 2, 0, 1, False
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.1 * lr.shape[1])
+        n, t, c, h, w = lr.shape
+        return F.interpolate(lr.reshape(n * t, c, h, w), scale_factor=2, mode="nearest").reshape(n, t, c, 2 * h, 2 * w)
+
+
+def test_a_model_too_slow_for_the_source_is_measured_and_said_so(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", frames=6, fps=25, audio=False)
+    plan = plan_realtime(probe(clip), SlowUpscaler(), torch.device("cpu"), chunk=8)
+    assert plan.source_fps == 25 and not plan.keeps_up
+    assert 5 < plan.fps < 11
+    message = plan.message("slow", torch.device("cpu"))
+    assert "too slow to keep up" in message and "the source plays 25.00" in message
+    assert plan.codec is None  # no GPU: no NVENC
+
+
+def test_the_plan_says_when_it_keeps_up():
+    plan = RealtimePlan("fp16", "h264_nvenc", fps=60.0, source_fps=30.0)
+    assert plan.keeps_up
+    assert plan.message("frvsr", torch.device("cuda")).endswith(
+        "frvsr infers 60.0 frames/s on cuda (fp16, h264_nvenc encoding), measured on the first frames; "
+        "the source plays 30.00: keeps up")
+
+
+def test_vsr_run_realtime_reports_its_plan_and_writes_the_same_frames(tmp_path, run_cli):
+    clip = make_clip(tmp_path / "in.mp4", frames=5)
+    result = run_cli("run", clip, "-o", tmp_path / "out.mp4", "--model", "bicubic", "--scale", "2", "--realtime",
+                     "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "realtime: bicubic infers" in result.stderr and "keeps up" in result.stderr
+    plain = run_cli("run", clip, "-o", tmp_path / "plain.mp4", "--model", "bicubic", "--scale", "2", "--quiet")
+    assert plain.exit_code == 0
+    assert frame_times(tmp_path / "out.mp4") == frame_times(clip)
+    assert (tmp_path / "out.mp4").read_bytes() == (tmp_path / "plain.mp4").read_bytes()
+
+
+def test_realtime_with_the_refiner_is_refused_in_one_line(tmp_path, run_cli):
+    clip = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
+    result = run_cli("run", clip, "-o", tmp_path / "out.mp4", "--realtime", "--refine", "diffusion",
+                     "--refine-weights", tmp_path / "any.safetensors")
+    assert result.exit_code == 1
+    assert "--realtime and --refine do not mix" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.mp4").exists()

@@ -128,8 +128,9 @@ def render(args: argparse.Namespace, median: dict[str, float], rows: dict[str, l
         label = "threaded pipeline (`vsr run`)" if name == "threaded" else f"{name} alone"
         lines.append(f"| {label} | {median[name]:.2f} | {', '.join(f'{v:.2f}' for v in rows[name])} | "
                      f"{args.frames / median[name]:.2f} |")
-    lines += ["", f"Sum of the stages {stages:.2f} s, slowest stage {slowest:.2f} s, threaded {median['threaded']:.2f} s: "
-              f"threaded / sum = {median['threaded'] / stages:.3f}; overlap = {overlap:.2f} of the hideable time."]
+    threaded = median["threaded"]
+    lines += ["", (f"Sum of the stages {stages:.2f} s, slowest stage {slowest:.2f} s, threaded {threaded:.2f} s: "
+                   f"threaded / sum = {threaded / stages:.3f}; overlap = {overlap:.2f} of the hideable time.")]
     return "\n".join(lines) + "\n"
 
 

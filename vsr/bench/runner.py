@@ -125,6 +125,7 @@ def bench_clip(name: str, model: nn.Module, clip: BenchClip, settings: Settings)
                 _save(settings.save_frames / name / clip.name, index, output.image)
         if clip.lr is not None and next(outputs, None) is not None:
             raise VsrError(clip.lr, f"has more frames than the ground truth {clip.gt}")
+    outputs.close()  # the pipeline's generators end here, not whenever they are collected
     # Reading or making the low-res frames is the bench's work, not the pipeline's.
     pipeline_seconds = seconds - source.seconds
     # Models that step through the clip have no windows; for per-frame models the seams are a control, the

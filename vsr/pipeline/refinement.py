@@ -30,11 +30,14 @@ def refine_frames(frames: Iterable[Frame], refiner: DiffusionRefiner, device: to
     """
     state: RefinerState | None = None
     cuts = SceneCutDetector()
-    with torch.inference_mode():
-        for frame in frames:
-            if scene_cuts and cuts.starts_new_scene(frame.image) and state is not None:
-                state = state.after_cut()
+    for frame in frames:
+        if scene_cuts and cuts.starts_new_scene(frame.image) and state is not None:
+            state = state.after_cut()
+        # Inference mode per frame, never across a yield: grad mode is thread state, and a generator suspended
+        # inside the context (this one, or the model's upstream of it) would leak it to whoever runs meanwhile.
+        with torch.inference_mode():
             sr = images_to_tensor([frame.image], device)[:, 0]
             refined, state = refiner.step(sr, state, sampling)
-            yield replace(frame, image=tensor_to_images(refined[:, None], frame.image.dtype)[0])
+            image = tensor_to_images(refined[:, None], frame.image.dtype)[0]
+        yield replace(frame, image=image)
 

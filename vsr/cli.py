@@ -36,18 +36,21 @@ def cli() -> None:
 
 
 def refine_options(command):
-    """The diffusion refiner's options, shared by `vsr run` and `vsr bench`."""
+    """The diffusion refiner's options, shared by `vsr run` and `vsr bench`; defaults are Sampling's."""
+    from vsr.models.refiner_sampling import Sampling
+
     options = [
         click.option("--refine", type=click.Choice(["none", "diffusion"]), default="none", show_default=True,
                      help="diffusion: restore texture after the model with our diffusion refiner (slow on a CPU)."),
         click.option("--refine-weights", type=click.Path(path_type=Path), default=None,
                      help="Refiner weights to load instead of the bundled ones (implies --refine diffusion)."),
-        click.option("--refine-steps", type=click.IntRange(min=1), default=4, show_default=True,
+        click.option("--refine-steps", type=click.IntRange(min=1), default=Sampling.steps, show_default=True,
                      help="DDIM steps per frame; each costs one pass of the refiner's network."),
-        click.option("--refine-strength", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0,
+        click.option("--refine-strength", type=click.FloatRange(min=0, max=1, min_open=True), default=Sampling.strength,
                      show_default=True,
                      help="How far along the noise schedule sampling starts; lower stays closer to the model's output."),
-        click.option("--refine-coupling", type=click.FloatRange(min=0, max=1), default=0.5, show_default=True,
+        click.option("--refine-coupling", type=click.FloatRange(min=0, max=1), default=Sampling.coupling,
+                     show_default=True,
                      help="How strongly each frame follows the previous refined frame along the flow "
                           "(0: each frame on its own)."),
         click.option("--refine-seed", type=int, default=0, show_default=True, help="Seed of the sampling noise."),

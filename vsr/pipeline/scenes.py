@@ -15,7 +15,7 @@ at those cuts, up to 0.09 on the fire and 0.57 during Big Buck Bunny's fade in f
 from __future__ import annotations
 
 import itertools
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 

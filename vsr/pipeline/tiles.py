@@ -10,7 +10,7 @@ reaches no more than `overlap` input pixels therefore gives the same frames tile
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -6,8 +6,9 @@ model that needs M frames of context gives the same frames chunked as on the who
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Generic, Iterable, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 

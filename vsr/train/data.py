@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import torch
 
+from vsr.degradations import bicubic_downsample, blur_downsample
 from vsr.errors import VsrError
 from vsr.io.frame_folder import list_frames, read_png
 from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
 from vsr.io.writer import is_video_path
 from vsr.metrics import frames_to_8bit
-from vsr.degradations import bicubic_downsample, blur_downsample
 from vsr.train.motion import random_motion_clip
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}

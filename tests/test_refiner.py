@@ -147,7 +147,7 @@ def test_refiner_weights_that_do_not_fit_are_refused_in_one_line(tmp_path, run_c
     clip = make_clip(tmp_path / "in.mp4", frames=2, width=32, height=24, audio=False)
     wrong = tmp_path / "wrong.safetensors"
     save_file({"x": torch.zeros(1)}, str(wrong))
-    for weights, problem in [(wrong, "weights do not fit the model"), (tmp_path / "none.safetensors", "no such")]:
+    for weights, problem in [(wrong, "weights do not fit the refiner"), (tmp_path / "none.safetensors", "no such")]:
         result = run_cli("run", clip, "-o", tmp_path / "out.mp4", "--refine", "diffusion", "--refine-weights",
                          weights)
         assert result.exit_code == 1 and f"{weights.name}: {problem}" in result.output
@@ -200,3 +200,12 @@ def test_bench_scores_each_model_with_and_without_refinement(tmp_path, run_cli):
     plain, refined = (report["models"][name]["clips"]["clip"] for name in ("bicubic", "bicubic+refine"))
     assert plain["frames"] == refined["frames"] == 3
     assert plain["psnr_y"] != refined["psnr_y"] and plain["detail"] != refined["detail"]
+
+
+def test_a_refiner_of_another_size_loads_by_its_weights(tmp_path):
+    torch.manual_seed(0)
+    larger = DiffusionRefiner(channels=16, multipliers=(1, 2, 4, 4))
+    save_file(larger.state_dict(), str(tmp_path / "larger.safetensors"))
+    loaded = build_refiner(tmp_path / "larger.safetensors")
+    assert loaded.denoiser.size_multiple == 8
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in larger.state_dict().items())

@@ -75,18 +75,36 @@ ZOO: dict[str, ModelEntry] = {
 DEFAULT_MODEL = "frvsr"
 
 
-# The diffusion refiner of `vsr run --refine diffusion`, as configs/refiner_small_x4.yaml builds it.
+# The diffusion refiner of `vsr run --refine diffusion`, as configs/refiner_small_x4.yaml trains it.
 REFINER_WEIGHTS = WEIGHTS_DIR / "refiner_small_x4.safetensors"
 
 
 def build_refiner(weights: str | Path | None = None) -> refiner.DiffusionRefiner:
-    """The small diffusion refiner with its bundled weights, or with `weights`."""
+    """The diffusion refiner with its bundled weights, or with `weights`, in the size those weights have.
+
+    The U-Net's width and depth are read off the weights, so a refiner trained from another config (the
+    larger GPU one, say) loads too; residual_scale and flow_scale are the configs' 0.1 and 4.
+    """
     path = Path(weights) if weights else REFINER_WEIGHTS
     if not path.is_file() and not weights:
         raise VsrError(None, "this install ships no refiner weights; pass a file with --refine-weights")
-    model = refiner.DiffusionRefiner(channels=32, multipliers=(1, 2, 2), residual_scale=0.1, flow_scale=4)
-    load_into(model, load_state_dict(path), path)
+    state = load_state_dict(path)
+    channels, multipliers = _unet_size(state, path)
+    model = refiner.DiffusionRefiner(channels=channels, multipliers=multipliers, residual_scale=0.1, flow_scale=4)
+    load_into(model, state, path)
     return model.eval()
+
+
+def _unet_size(state: dict, path: Path) -> tuple[int, tuple[int, ...]]:
+    """(channels, multipliers) of the denoiser whose weights these are."""
+    stem = state.get("denoiser.stem.weight")
+    if stem is None:
+        raise VsrError(path, "weights do not fit the refiner: no denoiser.stem.weight")
+    channels = stem.shape[0]
+    multipliers = []
+    while f"denoiser.down.{len(multipliers)}.conv1.weight" in state:
+        multipliers.append(state[f"denoiser.down.{len(multipliers)}.conv1.weight"].shape[0] // channels)
+    return channels, tuple(multipliers)
 
 
 def build_model(name: str, scale: int | None = None, weights: str | Path | None = None) -> nn.Module:

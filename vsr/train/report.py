@@ -154,6 +154,13 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
                                                   if train.warp_loss_weight else ""),
         f"- Reproduce: `vsr train configs/{config.name}.yaml` (seed {config.seed})", "",
     ]
+    if config.refiner:
+        r = config.refiner
+        training = next(i for i, line in enumerate(lines) if line.startswith("- Training:"))
+        lines[training] = (f"- Training: {step} of {train.steps} steps, batch {train.batch_size}, Adam lr "
+                           f"{train.lr:g} (cosine to {train.min_lr:g}), DDPM noise objective (MSE) on the residual "
+                           f"between the frozen `{r.base_model}`'s output and the ground truth; flow network from "
+                           f"`{r.flow_weights}`, frozen")
     if config.gan:
         g = config.gan
         lines[-1:-1] = [(f"- Adversarial (TecoGAN): spatio-temporal discriminator, weights: adversarial "

@@ -122,7 +122,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
         from vsr.pipeline.job import prepare_model
         from vsr.pipeline.realtime import plan_realtime
 
-        model = prepare_model(model, target_device, compile_model)
+        model = prepare_model(model, target_device, compile_model, cuda_graphs=True)
         compile_model = False  # done
         plan = plan_realtime(probe(input_path), model, target_device, chunk, codec)
         click.echo(f"vsr: {plan.message(model_name or DEFAULT_MODEL, target_device)}", err=True)

@@ -2,10 +2,11 @@
 
 BasicVSR++ propagates through the whole window in both directions, so a window with no context frames cuts
 that propagation at its edges: the frames there see less of the clip. `context_frames` on each side (what
-the pipeline adds around every chunk) should close the gap. This runs a training run's small BasicVSR++ on
-the first frames of the clips/val clips in chunks of 4, with 0, 2 and 6 context frames, through `vsr bench`.
+the pipeline adds around every chunk) should close the gap. This runs our shipped small BasicVSR++ (or a
+training run's) on the first frames of the clips/val clips in chunks of 4, with 0, 2 and 6 context frames,
+through `vsr bench`.
 
-    python benchmarks/chunk_seams.py runs/basicvsrpp_small_bi_x4 [--frames 16] [--write]
+    python benchmarks/chunk_seams.py [--run runs/basicvsrpp_small_bi_x4] [--frames 16] [--write]
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from vsr.bench.clips import find_clips
 from vsr.bench.report import model_mean
 from vsr.bench.runner import Settings, bench_model
 from vsr.models.interpolation import MatlabBicubicUpscaler
+from vsr.models.zoo import build_model
 
 HEADING = "## Chunk seams of BasicVSR++ (benchmarks/chunk_seams.py)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="a BasicVSR++ training run folder")
+    parser.add_argument("--run", type=Path, default=None,
+                        help="a BasicVSR++ training run folder (default: the shipped basicvsrpp-small)")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--chunk", type=int, default=4)
     parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
@@ -41,9 +44,10 @@ def main() -> None:
 
     clips = find_clips(VAL_DIR, None, 4, "BI", args.frames, (640, 360))
     settings = Settings(torch.device("cpu"), chunk=args.chunk, scene_cuts=False)
-    model = candidate_model(args.run)
+    model = candidate_model(args.run) if args.run else build_model("basicvsrpp-small", 4)
+    run_option = f" --run {args.run}" if args.run else ""
     lines = [HEADING, "",
-             (f"Reproduce: `python benchmarks/chunk_seams.py {args.run} --frames {args.frames} --chunk {args.chunk}`. "
+             (f"Reproduce: `python benchmarks/chunk_seams.py{run_option} --frames {args.frames} --chunk {args.chunk}`. "
               f"First {args.frames} frames of each clips/val clip, centre 640x360, chunks of {args.chunk} frames; "
               "\"at seams\" is the two frames either side of each window boundary (PSNR-Y) and the pair across it "
               "(tOF, warping error); means over clips."), "",

@@ -35,13 +35,13 @@ from vsr.pipeline.refinement import Refinement
 HEADING = "## Diffusion refiner on clips/val (benchmarks/refiner_quality.py)"
 VAL_DIR = ROOT.parent / "shared" / "data" / "clips" / "val"
 SCALE = 4
-# (label, sampling): the default, the uncoupled control, fewer steps, gentler and full-strength starts.
+# (label, sampling): the default, the uncoupled control, gentler and stronger starts, and a single step.
 ROWS = [
     ("4 steps, strength 0.4, coupling 0.5 (default)", Sampling(steps=4, strength=0.4, coupling=0.5)),
     ("4 steps, strength 0.4, coupling 0 (independent frames)", Sampling(steps=4, strength=0.4, coupling=0.0)),
-    ("2 steps, strength 0.4, coupling 0.5", Sampling(steps=2, strength=0.4, coupling=0.5)),
     ("4 steps, strength 0.25, coupling 0.5", Sampling(steps=4, strength=0.25, coupling=0.5)),
-    ("4 steps, strength 1 (from pure noise), coupling 0.5", Sampling(steps=4, strength=1.0, coupling=0.5)),
+    ("4 steps, strength 0.6, coupling 0.5", Sampling(steps=4, strength=0.6, coupling=0.5)),
+    ("1 step, strength 0.4, coupling 0.5", Sampling(steps=1, strength=0.4, coupling=0.5)),
 ]
 
 

@@ -63,7 +63,8 @@ def main() -> None:
     results = [(args.base, None, bench_model(args.base, base, clips, Settings(cpu)))]
     for label, sampling in ROWS:
         settings = Settings(cpu, refinement=Refinement(refiner, sampling))
-        results.append((f"{args.base} + refiner, {label}", sampling, bench_model(label, base, clips, settings)))
+        result = bench_model(label, base, clips, settings, lambda line: print(line, file=sys.stderr))
+        results.append((f"{args.base} + refiner, {label}", sampling, result))
         print(f"{label}: done", file=sys.stderr)
 
     section = render(results, args)

@@ -64,12 +64,13 @@ def test_ddim_visits_the_asked_number_of_descending_steps():
         sampling_steps(2, 0.0)
 
 
-def test_noise_carried_along_a_flow_keeps_unit_variance():
+def test_noise_carried_along_a_flow_frame_after_frame_keeps_unit_variance():
     torch.manual_seed(0)
     noise = torch.randn(1, 3, 128, 128)
-    flow = torch.rand(1, 2, 128, 128) * 6 - 3  # sub-pixel shifts everywhere: plain bilinear would shrink them
-    warped = warp_noise(noise, flow)[..., 4:-4, 4:-4]
-    assert abs(warped.std().item() - 1.0) < 0.03
+    for _ in range(10):  # the coupling carries each frame's noise on to the next
+        flow = torch.rand(1, 2, 128, 128) * 6 - 3  # sub-pixel shifts everywhere
+        noise = warp_noise(noise, flow)
+    assert abs(noise[..., 8:-8, 8:-8].std().item() - 1.0) < 0.05
     assert torch.allclose(warp_noise(noise, torch.zeros(1, 2, 128, 128)), noise, atol=1e-5)
 
 

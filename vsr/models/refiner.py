@@ -19,7 +19,7 @@ from torch import nn
 
 from vsr.models.refiner_sampling import Sampling
 from vsr.models.spynet import SPyNet
-from vsr.ops.flow_warp import flow_warp, pixel_grid
+from vsr.ops.flow_warp import flow_warp
 
 TRAINING_STEPS = 1000  # the DDPM noise schedule's length; sampling visits only a few of its steps
 # The clean residual's estimate is clipped to this many residual_scales: 0.3 of the pixel range, beyond the
@@ -221,16 +221,15 @@ def sampling_steps(steps: int, strength: float) -> list[int]:
 
 
 def warp_noise(noise: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Noise carried along a flow, still of unit variance per pixel.
+    """Noise carried along a flow by nearest-neighbour sampling: still unit-variance white noise, frame after frame.
 
-    Bilinear sampling mixes four independent values with weights w, which shrinks the variance to sum(w^2);
-    dividing by its square root restores it, so the denoiser sees the noise level it was trained on.
+    Bilinear sampling would average neighbours, which blurs the noise and shrinks its variance; rescaling by
+    the shrink assumes independent neighbours, which holds for fresh noise only: applied frame after frame to
+    noise that was itself warped, it inflated the variance until the frames were noise (measured: 27.4 dB
+    against 33.0 without coupling on clips/val). Picking one value per pixel never changes the distribution;
+    the fresh noise mixed in every frame keeps it from sticking to the pixel grid under slow motion.
     """
-    height, width = noise.shape[-2:]
-    positions = pixel_grid(height, width, noise.device) + flow.float()
-    fraction = positions - positions.floor()
-    shrink = ((1 - fraction) ** 2 + fraction ** 2).prod(dim=1, keepdim=True)
-    return flow_warp(noise, flow, padding_mode="border") / shrink.sqrt().to(noise.dtype)
+    return flow_warp(noise, flow, padding_mode="border", interpolation="nearest")
 
 
 def _pad(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

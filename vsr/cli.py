@@ -63,7 +63,7 @@ def refine_options(command):
 def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, refine_strength: float,
                 refine_coupling: float, refine_seed: int):
     """The refiner the options ask for, or None."""
-    from vsr.models.refiner import Sampling
+    from vsr.models.refiner_sampling import Sampling
     from vsr.models.zoo import build_refiner
     from vsr.pipeline.refinement import Refinement
 

@@ -54,8 +54,7 @@ def _connect(ray, address: str) -> None:
         else:
             ray.init(address=address, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise VsrError(None, f"cannot reach the Ray cluster at {address!r}: {first_line}") from None
+        raise VsrError(None, f"cannot reach the Ray cluster at {address!r}: {_first_line(error)}") from None
 
 
 def _outcome(ray, reference, job: Job):
@@ -65,8 +64,13 @@ def _outcome(ray, reference, job: Job):
     try:
         return ray.get(reference)
     except Exception as error:  # noqa: BLE001 - Ray wraps what killed the task in several exception types
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return Outcome(job, "failed", f"{job.source}: the Ray task died: {type(error).__name__} {first_line}")
+        return Outcome(job, "failed", f"{job.source}: the Ray task died: {_first_line(error)}")
+
+
+def _first_line(error: Exception) -> str:
+    """Ray's errors carry whole remote tracebacks; the user gets the error's name and its first line."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 def _ray_job(job: Job, settings, overwrite: bool, uses_gpu: bool):

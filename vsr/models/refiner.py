@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsr.models.refiner_sampling import Sampling
-from vsr.models.spynet import SPyNet
-from vsr.ops.flow_warp import flow_warp
+from vsr.models.spynet import SPyNet, resize_flow
+from vsr.ops.flow_warp import flow_warp, pixel_grid
+from vsr.pipeline.tensors import pad_to_multiple
 
 TRAINING_STEPS = 1000  # the DDPM noise schedule's length; sampling visits only a few of its steps
 # The clean residual's estimate is clipped to this many residual_scales: 0.3 of the pixel range, beyond the
@@ -171,22 +172,22 @@ class DiffusionRefiner(nn.Module):
     def sample(self, sr: torch.Tensor, noise: torch.Tensor, sampling: Sampling,
                previous: torch.Tensor | None = None, pull: torch.Tensor | None = None) -> torch.Tensor:
         """Deterministic DDIM from `noise` to a clean residual; `pull` weighs `previous` into each estimate."""
-        condition, (height, width) = _pad(2 * sr - 1, self.denoiser.size_multiple)
-        x, _ = _pad(noise, self.denoiser.size_multiple)
-        previous = None if previous is None else _pad(previous, self.denoiser.size_multiple)[0]
-        pull = None if pull is None else _pad(pull, self.denoiser.size_multiple)[0]
+        multiple = self.denoiser.size_multiple
+        condition, (height, width) = pad_to_multiple(2 * sr - 1, multiple)
+        x, _ = pad_to_multiple(noise, multiple)
+        previous = None if previous is None else pad_to_multiple(previous, multiple)[0]
+        pull = None if pull is None else pad_to_multiple(pull, multiple)[0]
         steps = sampling_steps(sampling.steps, sampling.strength)
         signal = self.signal[steps[0]]
         if steps[0] < TRAINING_STEPS - 1:
             # A partial start: the residual starts as the previous frame's (or none), noised to the first step.
             start = previous * pull if previous is not None else torch.zeros_like(x)
             x = signal.sqrt() * start + (1 - signal).sqrt() * x
-        limit = CLEAN_LIMIT
         for index, t in enumerate(steps):
             signal = self.signal[t]
             t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
             noise_estimate = self.denoiser(x, condition, t_batch)
-            clean = ((x - (1 - signal).sqrt() * noise_estimate) / signal.sqrt()).clamp(-limit, limit)
+            clean = ((x - (1 - signal).sqrt() * noise_estimate) / signal.sqrt()).clamp(-CLEAN_LIMIT, CLEAN_LIMIT)
             if previous is not None:
                 clean = clean + pull * (previous - clean)
                 noise_estimate = (x - signal.sqrt() * clean) / (1 - signal).sqrt()
@@ -200,13 +201,15 @@ class DiffusionRefiner(nn.Module):
         small = (max(height // self.flow_scale, 1), max(width // self.flow_scale, 1))
         flow = self.flow(F.interpolate(current.float(), size=small, mode="area"),
                          F.interpolate(previous.float(), size=small, mode="area"))
-        flow = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False)
-        return torch.stack((flow[:, 0] * (width / small[1]), flow[:, 1] * (height / small[0])), dim=1)
+        return resize_flow(flow, (height, width))
 
     @staticmethod
     def trust(current: torch.Tensor, previous: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) in [0, 1]: high where the warped previous frame matches this one and lies in the frame."""
-        inside = flow_warp(torch.ones_like(current[:, :1]), flow) > 0.999
+        height, width = current.shape[-2:]
+        positions = pixel_grid(height, width, current.device) + flow.float()
+        inside = ((positions[:, :1] >= 0) & (positions[:, :1] <= width - 1)
+                  & (positions[:, 1:] >= 0) & (positions[:, 1:] <= height - 1))
         error = (current - flow_warp(previous, flow, padding_mode="border")).abs().mean(dim=1, keepdim=True)
         error = F.avg_pool2d(error, 3, stride=1, padding=1, count_include_pad=False)
         return inside * torch.exp(-(error / TRUST_ERROR) ** 2)
@@ -230,12 +233,6 @@ def warp_noise(noise: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     the fresh noise mixed in every frame keeps it from sticking to the pixel grid under slow motion.
     """
     return flow_warp(noise, flow, padding_mode="border", interpolation="nearest")
-
-
-def _pad(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    height, width = x.shape[-2:]
-    padded = F.pad(x, (0, -width % multiple, 0, -height % multiple), mode="replicate")
-    return padded, (height, width)
 
 
 class RefinedVSR(nn.Module):

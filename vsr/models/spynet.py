@@ -59,7 +59,7 @@ class SPyNet(nn.Module):
         height, width = ref.shape[2:]
         size = (_round_up(height), _round_up(width))
         flow = self.coarse_to_fine(_resize(ref, size), _resize(supp, size))
-        return _resize_flow(flow, (height, width))
+        return resize_flow(flow, (height, width))
 
     def coarse_to_fine(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
         """The flow on images whose sides are multiples of 32, refined from the coarsest level up."""
@@ -106,7 +106,7 @@ def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
 
 
-def _resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The flow resampled to `size`, its displacements rescaled per axis to that size's pixels."""
     (height, width), (flow_height, flow_width) = size, flow.shape[2:]
     flow = _resize(flow, size)

@@ -51,12 +51,24 @@ def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.devi
     windows meet is where a chunked model could show seams.
     """
     streaming = uses_streaming(model) if streaming is None else streaming
-    with torch.inference_mode(), autocast(device, resolve_precision(precision, model, device)):
-        for scene in _scenes(frames, model, scene_cuts):
-            if streaming:
-                yield from _upscale_stepwise(scene, model, device, tile, tile_overlap)
-            else:
-                yield from _upscale_windows(scene, model, device, chunk, tile, tile_overlap, on_window)
+    modes = partial(_inference_modes, device, resolve_precision(precision, model, device))
+    for scene in _scenes(frames, model, scene_cuts):
+        if streaming:
+            yield from _upscale_stepwise(scene, model, device, tile, tile_overlap, modes)
+        else:
+            yield from _upscale_windows(scene, model, device, chunk, tile, tile_overlap, on_window, modes)
+
+
+@contextlib.contextmanager
+def _inference_modes(device: torch.device, precision: str):
+    """Inference mode and autocast, entered around each model call and never held across a yield.
+
+    Both are thread state: a generator suspended inside them would leave them on for whoever runs meanwhile
+    (the caller, or a stage chained after this one), and a generator closed out of order would restore them
+    wrongly.
+    """
+    with torch.inference_mode(), autocast(device, precision):
+        yield
 
 
 def _scenes(frames: Iterable[Frame], model: nn.Module, scene_cuts: bool) -> Iterable[Iterable[Frame]]:
@@ -73,25 +85,28 @@ def _model_input(model: nn.Module, images: list[np.ndarray], device: torch.devic
 
 
 def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.device, chunk: int, tile: int,
-                     overlap: int, on_window: Callable[[list[Frame]], None] | None) -> Iterator[Frame]:
+                     overlap: int, on_window: Callable[[list[Frame]], None] | None, modes) -> Iterator[Frame]:
     for window in chunk_windows(frames, chunk, model.context_frames):
         if on_window is not None:
             on_window(window.core)
         images = [frame.image for frame in window.items]
-        outputs = tensor_to_images(upscale_tiled(model, _model_input(model, images, device), tile, overlap),
-                                   images[0].dtype)
+        with modes():
+            outputs = tensor_to_images(upscale_tiled(model, _model_input(model, images, device), tile, overlap),
+                                       images[0].dtype)
         for frame, image in zip(window.core, outputs[window.core_start:window.core_stop]):
             yield replace(frame, image=image)
 
 
 def _upscale_stepwise(frames: Iterable[Frame], model: nn.Module, device: torch.device, tile: int,
-                      overlap: int) -> Iterator[Frame]:
+                      overlap: int, modes) -> Iterator[Frame]:
     """Called once per shot, so that each shot starts from no state."""
     states: dict[int, object] = {}  # one recurrent state per tile
     for frame in frames:
-        lr = _model_input(model, [frame.image], device)
-        sr = run_tiled(partial(_step_tile, model, states), lr, model.scale, model.size_multiple, tile, overlap)
-        yield replace(frame, image=tensor_to_images(sr, frame.image.dtype)[0])
+        with modes():
+            lr = _model_input(model, [frame.image], device)
+            sr = run_tiled(partial(_step_tile, model, states), lr, model.scale, model.size_multiple, tile, overlap)
+            image = tensor_to_images(sr, frame.image.dtype)[0]
+        yield replace(frame, image=image)
 
 
 def _step_tile(model: nn.Module, states: dict[int, object], tile: torch.Tensor, index: int) -> torch.Tensor:

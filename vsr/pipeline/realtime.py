@@ -2,9 +2,9 @@
 
 Candidates go in order of preference: on a GPU fp16 first for models that declare themselves half-safe (they
 keep their fragile parts in fp32), then fp32; on a CPU fp32, and bf16 only where the CPU has AMX bf16 units
-(elsewhere bf16 convolutions are emulated: 2.2x slower than fp32 for FRVSR on an AMD EPYC without them). The first that keeps up is taken; if
-none does, the fastest, and the user is told by how much it falls short. On a GPU the encoder becomes NVENC where it opens, so that
-encoding leaves the CPU free for decoding.
+(elsewhere bf16 convolutions are emulated: 2.2x slower than fp32 for FRVSR on an AMD EPYC without them). The
+first that keeps up is taken; if none does, the fastest, and the user is told by how much it falls short. On
+a GPU the encoder becomes NVENC where it opens, so that encoding leaves the CPU free for decoding.
 """
 
 from __future__ import annotations

@@ -33,9 +33,7 @@ def refine_frames(frames: Iterable[Frame], refiner: DiffusionRefiner, device: to
     for frame in frames:
         if scene_cuts and cuts.starts_new_scene(frame.image) and state is not None:
             state = state.after_cut()
-        # Inference mode per frame, never across a yield: grad mode is thread state, and a generator suspended
-        # inside the context (this one, or the model's upstream of it) would leak it to whoever runs meanwhile.
-        with torch.inference_mode():
+        with torch.inference_mode():  # per frame, never across a yield, as upscale_frames does
             sr = images_to_tensor([frame.image], device)[:, 0]
             refined, state = refiner.step(sr, state, sampling)
             image = tensor_to_images(refined[:, None], frame.image.dtype)[0]

@@ -41,11 +41,11 @@ def tensor_to_images(video: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
 
 
 def pad_to_multiple(video: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Replicate-pad H and W up to a multiple; returns the padded clip and the original (H, W)."""
+    """Replicate-pad H and W of (..., C, H, W) up to a multiple; returns the padded tensor and the original (H, W)."""
     height, width = video.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h or pad_w:
-        n, t, c = video.shape[:3]
-        flat = F.pad(video.reshape(n * t, c, height, width), (0, pad_w, 0, pad_h), mode="replicate")
-        video = flat.reshape(n, t, c, height + pad_h, width + pad_w)
+        leading = video.shape[:-2]
+        flat = F.pad(video.reshape(-1, *video.shape[-3:]), (0, pad_w, 0, pad_h), mode="replicate")
+        video = flat.reshape(*leading, height + pad_h, width + pad_w)
     return video, (height, width)

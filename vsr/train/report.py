@@ -150,17 +150,9 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
         f"{data.image_fraction:.0%} of clips from still images under synthetic camera motion"),
         f"- Degradation: {data.degradation} x{data.scale}",
         f"- Training: {step} of {train.steps} steps, batch {train.batch_size}, Adam lr {train.lr:g} (cosine to "
-        f"{train.min_lr:g}), Charbonnier loss" + (f" + {train.warp_loss_weight:g} x warping loss"
-                                                  if train.warp_loss_weight else ""),
+        f"{train.min_lr:g}), {_objective(config)}",
         f"- Reproduce: `vsr train configs/{config.name}.yaml` (seed {config.seed})", "",
     ]
-    if config.refiner:
-        r = config.refiner
-        training = next(i for i, line in enumerate(lines) if line.startswith("- Training:"))
-        lines[training] = (f"- Training: {step} of {train.steps} steps, batch {train.batch_size}, Adam lr "
-                           f"{train.lr:g} (cosine to {train.min_lr:g}), DDPM noise objective (MSE) on the residual "
-                           f"between the frozen `{r.base_model}`'s output and the ground truth; flow network from "
-                           f"`{r.flow_weights}`, frozen")
     if config.gan:
         g = config.gan
         lines[-1:-1] = [(f"- Adversarial (TecoGAN): spatio-temporal discriminator, weights: adversarial "
@@ -174,6 +166,16 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
         lines += [f"Validation (first {v.frames} frames{crop}; PSNR-Y/SSIM-Y, {data.scale} px border cropped):", "",
                   *scores_table(scores, bicubic)]
     return "\n".join(lines) + "\n"
+
+
+def _objective(config) -> str:
+    """The loss, in words, for the card's Training line."""
+    if config.refiner:
+        r = config.refiner
+        return (f"DDPM noise objective (MSE) on the residual between the frozen `{r.base_model}`'s output and the "
+                f"ground truth; flow network from `{r.flow_weights}`, frozen")
+    warping = f" + {config.train.warp_loss_weight:g} x warping loss" if config.train.warp_loss_weight else ""
+    return "Charbonnier loss" + warping
 
 
 def scores_table(scores: dict, bicubic: dict) -> list[str]:

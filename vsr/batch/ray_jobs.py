@@ -9,6 +9,7 @@ task killed midway, and retried by Ray, leaves nothing half-written.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Iterator
 
@@ -50,9 +51,10 @@ def _connect(ray, address: str) -> None:
     """Join the cluster, or start a local instance sized to this machine for 'local'."""
     try:
         if address == "local":
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)
         else:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise VsrError(None, f"cannot reach the Ray cluster at {address!r}: {_first_line(error)}") from None
 

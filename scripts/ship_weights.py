@@ -52,30 +52,38 @@ def main() -> None:
     snapshot = Path(tempfile.mkdtemp()) / "best.safetensors"
     shutil.copyfile(args.run / "best.safetensors", snapshot)
     run_card = (args.run / "best.md").read_text().rstrip("\n")
-    model = config.model.build()
-    load_into(model, load_state_dict(snapshot), snapshot)
     scale = config.data.scale
     v = config.validation
     crop = (v.max_width, v.max_height) if v.max_width and v.max_height else None
-    clips = find_clips(VAL_DIR, None, scale, "BD" if config.data.degradation == "BD" else "BI", crop=crop)
+    clips = find_clips(VAL_DIR, None, scale, config.data.degradation, crop=crop)
     settings = Settings(torch.device("cpu"), temporal=False)
-    result = bench_model(args.name, model.eval(), clips, settings)
-    scores, fps = fidelity_by_clip(result), model_mean(result)["fps"]
+
+    def score(weights: Path, label: str) -> tuple[dict, float]:
+        """PSNR-Y/SSIM-Y per clip and frames/s of the config's model with these weights."""
+        model = config.model.build()
+        load_into(model, load_state_dict(weights), weights)
+        result = bench_model(label, model.eval(), clips, settings)
+        return fidelity_by_clip(result), model_mean(result)["fps"]
+
+    scores, fps = score(snapshot, args.name)
     bicubic = fidelity_by_clip(bench_model("bicubic-matlab", MatlabBicubicUpscaler(scale), clips, settings))
     mean = mean_scores(scores)[0]
 
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     if target.exists() and not args.force:
-        shipped = config.model.build()
-        load_into(shipped, load_state_dict(target), target)
-        old_mean = mean_scores(fidelity_by_clip(bench_model("shipped", shipped.eval(), clips, settings)))[0]
+        old_mean = mean_scores(score(target, "shipped")[0])[0]
         if old_mean >= mean:
             sys.exit(f"not shipped: {mean:.3f} dB does not beat the shipped {old_mean:.3f} dB")
-    shutil.copyfile(snapshot, target)
-    card = run_card
     region = f"centre {v.max_width}x{v.max_height} crop" if crop else "whole frames"
-    card += "\n\n" + full_validation_table(scores, bicubic, fps, region) + "\n" + DATA_CREDITS + "\n"
-    target.with_suffix(".md").write_text(card)
+    if config.data.degradation != "BI":
+        region += f", {config.data.degradation} low-res input"
+    card = run_card + "\n\n" + full_validation_table(scores, bicubic, fps, region)
+    if config.init_weights:
+        start = mean_scores(score(Path(config.init_weights), "start")[0])
+        card += (f"\nThe starting weights, `{config.init_weights}`, score {start[0]:.2f} / {start[1]:.4f} on the "
+                 f"same input: this training adds {mean - start[0]:+.2f} dB.\n")
+    shutil.copyfile(snapshot, target)
+    target.with_suffix(".md").write_text(card + "\n" + DATA_CREDITS + "\n")
     print(f"shipped {target} ({mean:.2f} dB mean PSNR-Y on clips/val)")
 
 

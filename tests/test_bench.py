@@ -157,6 +157,25 @@ def test_on_the_fly_degradation_equals_reading_the_same_low_res_frames(tmp_path)
     assert lr_images[0].shape == (14, 16, 3)
 
 
+def test_realworld_damage_is_made_on_the_fly_the_same_way_every_run(tmp_path, run_cli):
+    video = make_clip(tmp_path / "clip.mp4", frames=5, width=64, height=48)
+    reports = []
+    for run in range(2):
+        result = run_cli("bench", "--gt", video, "--degradation", "realworld", "--model", "bicubic",
+                         "--no-temporal", "--json", tmp_path / f"r{run}.json", "--quiet")
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads((tmp_path / f"r{run}.json").read_text()))
+    assert reports[0]["settings"]["degradation"] == "realworld"
+    clips = [report["models"]["bicubic"]["clips"]["clip"] for report in reports]
+    assert (clips[0]["width"], clips[0]["height"], clips[0]["frames"]) == (64, 48, 5)
+    assert clips[0]["psnr_y"] == clips[1]["psnr_y"]
+    clean = find_clips(video, None, 4, "BI")[0]
+    damaged = find_clips(video, None, 4, "realworld")[0]
+    clean_lr, damaged_lr = (list(c.lr_frames(c.gt_frames())) for c in (clean, damaged))
+    assert [f.shape for f in damaged_lr] == [f.shape for f in clean_lr] == [(12, 16, 3)] * 5
+    assert not np.array_equal(np.stack(clean_lr), np.stack(damaged_lr))
+
+
 def test_seams_are_measured_where_windows_meet(tmp_path):
     gt, lr = make_dataset(tmp_path, {"walk": 10})
     torch.manual_seed(0)

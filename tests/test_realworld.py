@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vsr.train.realworld import RealWorldSettings, degrade_realworld
+from vsr.realworld import RealWorldSettings, clip_seed, degrade_realworld, degrade_realworld_stream
 
 H264 = RealWorldSettings(video_codec_probability=1.0)
 JPEG = RealWorldSettings(video_codec_probability=0.0)
@@ -96,3 +96,27 @@ def test_rejects_sizes_not_divisible_by_scale(scale: int, height: int, width: in
     clip = np.zeros((2, height, width, 3), np.uint8)
     with pytest.raises(ValueError, match="not divisible by scale"):
         degrade_realworld(clip, scale, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("settings", [H264, JPEG], ids=["h264", "jpeg"])
+def test_a_stream_shorter_than_a_chunk_is_damaged_as_the_whole_clip(settings: RealWorldSettings) -> None:
+    clip = textured_clip(frames=5)
+    whole = degrade_realworld(clip, 2, np.random.default_rng(7), settings)
+    streamed = np.stack(list(degrade_realworld_stream(iter(clip), 2, seed=7, chunk_frames=8, settings=settings)))
+    np.testing.assert_array_equal(streamed, whole)
+
+
+def test_a_long_stream_keeps_every_frame_in_order_and_repeats_with_its_seed() -> None:
+    clip = textured_clip(frames=7)
+    first, second = (np.stack(list(degrade_realworld_stream(iter(clip), 2, seed=3, chunk_frames=3)))
+                     for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    assert first.shape == (7, 32, 48, 3)
+    reference = clean_lr(clip, 2)
+    for index, frame in enumerate(first):  # each output frame is nearest its own source frame
+        nearest = max(range(len(clip)), key=lambda j: psnr(frame, reference[j]))
+        assert nearest == index
+
+
+def test_clip_seeds_depend_on_the_name_only() -> None:
+    assert clip_seed("calendar") == clip_seed("calendar") != clip_seed("city")

@@ -16,12 +16,12 @@ import yaml
 from safetensors.torch import save_file
 
 from tests.conftest import make_clip
+from vsr.degradations import bicubic_downsample
 from vsr.errors import VsrError
 from vsr.models.srvgg import SRVGGNetCompact
 from vsr.models.weights import load_state_dict
 from vsr.train.config import load_config
 from vsr.train.data import DataSettings, TrainingClips
-from vsr.degradations import bicubic_downsample
 from vsr.train.gan import GanSettings, TecoGanCritic
 from vsr.train.loop import Ranks, StepBatches, train
 
@@ -215,3 +215,23 @@ def test_init_weights_start_the_run_from_given_weights(tmp_path, sources):
     trained = load_state_dict(files.final)
     for key, value in start.state_dict().items():
         torch.testing.assert_close(trained[key], value, rtol=0, atol=1e-9)
+
+
+def test_realworld_runs_validate_on_inputs_damaged_the_same_way_every_time(tmp_path, sources, run_cli):
+    from vsr.realworld import clip_seed, degrade_realworld
+    from vsr.train.validation import bicubic_scores, load_validation_clips
+
+    clips = load_validation_clips([sources[0]], 2, 4, "realworld")
+    hr_8bit = (clips[0].hr * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    expected = degrade_realworld(hr_8bit, 4, np.random.default_rng(clip_seed("clip")))
+    assert torch.equal(clips[0].lr, torch.from_numpy(expected).permute(0, 3, 1, 2).float() / 255)
+    clean = load_validation_clips([sources[0]], 2, 4, "BI")
+    assert not torch.equal(clips[0].lr, clean[0].lr)
+
+    config = yaml.safe_load(write_config(tmp_path, sources).read_text())
+    config["data"]["degradation"] = "realworld"
+    (tmp_path / "real.yaml").write_text(yaml.safe_dump(config))
+    result = run_cli("train", tmp_path / "real.yaml", "--steps", "3")
+    assert result.exit_code == 0, result.output
+    logged = float(read_rows(tmp_path / "run" / "val_log.csv")[0]["bicubic_psnr_y"])
+    assert logged == pytest.approx(bicubic_scores(clips, 4)["clip"][0], abs=1e-3)

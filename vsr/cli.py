@@ -207,8 +207,9 @@ def train_command(config_path: Path, resume: bool, stop_after: int | None, devic
               help="Ground truth: a folder with one sub-folder of PNG frames (or one video) per clip, or one clip.")
 @click.option("--lr", "lr_path", type=click.Path(path_type=Path), default=None,
               help="Low-res input laid out as --gt, same clip names; without it --gt is degraded on the fly.")
-@click.option("--degradation", type=click.Choice(["BI", "BD"]), default="BI", show_default=True,
-              help="How to make low-res frames without --lr: MATLAB bicubic, or Gaussian blur then subsampling.")
+@click.option("--degradation", type=click.Choice(["BI", "BD", "realworld"]), default="BI", show_default=True,
+              help="How to make low-res frames without --lr: MATLAB bicubic, Gaussian blur then subsampling, or "
+                   "realworld (blur, resizing, noise and H.264/JPEG damage, seeded by the clip's name).")
 @click.option("--scale", type=int, default=4, show_default=True)
 @click.option("--model", "model_names", multiple=True,
               help="A model to score (repeat for more; default: bicubic-matlab and the default model).")

@@ -2,7 +2,8 @@
 
 Layouts, as Vid4 and REDS4 are distributed: a folder with one sub-folder of PNG frames (or one video file)
 per clip, for the ground truth and, optionally, for the low-res input with the same clip names. Without
-low-res clips, the ground truth is degraded on the fly (BI or BD, as in `vsr.degradations`).
+low-res clips, the ground truth is degraded on the fly (BI or BD, as in `vsr.degradations`, or realworld,
+as in `vsr.realworld`, with damage seeded by the clip's name so that every run scores the same input).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
 from vsr.io.sources import find_sources
 from vsr.metrics import frames_to_8bit
+from vsr.realworld import clip_seed, degrade_realworld_stream
+
+DEGRADATIONS = ("BI", "BD", "realworld")
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class BenchClip:
     gt: Path  # a video file or a folder of PNG frames
     lr: Path | None  # the same for the low-res input; None: made from `gt` by `degradation`
     scale: int
-    degradation: str  # "BI" or "BD", used when lr is None
+    degradation: str  # "BI", "BD" or "realworld", used when lr is None
     gt_region: Region
     lr_region: Region  # gt_region divided by the scale
     frame_count: int
@@ -60,6 +64,8 @@ class BenchClip:
             return (self.lr_region.of(image) for image in _read_8bit(self.lr, self.frame_count))
         if gt_frames is None:
             raise ValueError(f"{self.name} has no low-res frames on disk: pass its ground truth to degrade")
+        if self.degradation == "realworld":
+            return degrade_realworld_stream(gt_frames, self.scale, clip_seed(self.name))
         return (degrade(image, self.scale, self.degradation) for image in gt_frames)
 
 
@@ -78,8 +84,8 @@ def find_clips(gt: Path, lr: Path | None, scale: int, degradation: str = "BI", m
     `crop` = (width, height) keeps the centre of each ground-truth frame (and the matching low-res part);
     `max_frames` > 0 keeps the first frames of each clip.
     """
-    if degradation not in ("BI", "BD"):
-        raise VsrError(None, f"unknown degradation {degradation!r}: use BI or BD")
+    if degradation not in DEGRADATIONS:
+        raise VsrError(None, f"unknown degradation {degradation!r}: use {', '.join(DEGRADATIONS)}")
     gt_sources = clip_sources(gt)
     lr_sources = clip_sources(lr) if lr is not None else {}
     clips = []

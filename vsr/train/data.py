@@ -160,7 +160,7 @@ def degrade(hr: np.ndarray, hr_tensor: torch.Tensor, settings: DataSettings, rng
     if settings.degradation == "BD":
         return blur_downsample(hr_tensor, settings.scale)
     if settings.degradation == "realworld":
-        from vsr.train.realworld import degrade_realworld
+        from vsr.realworld import degrade_realworld
 
         lr = degrade_realworld(hr, settings.scale, rng)
         return torch.from_numpy(lr).permute(0, 3, 1, 2).float() / 255

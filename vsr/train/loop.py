@@ -198,6 +198,6 @@ def _validation(config: TrainingConfig):
     if not settings.clips:
         return None
     data = config.data
-    clips = load_validation_clips(settings.clips, settings.frames, data.scale,
-                                  "BD" if data.degradation == "BD" else "BI", settings.max_height, settings.max_width)
+    clips = load_validation_clips(settings.clips, settings.frames, data.scale, data.degradation,
+                                  settings.max_height, settings.max_width)
     return clips, bicubic_scores(clips, data.scale)

@@ -14,6 +14,7 @@ from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
 from vsr.metrics import frames_to_8bit, psnr_per_frame, ssim_per_frame
 from vsr.pipeline.tensors import images_to_tensor, pad_to_multiple, tensor_to_images
+from vsr.realworld import clip_seed, degrade_realworld
 
 
 @dataclass
@@ -33,9 +34,18 @@ def load_validation_clips(paths: list[str], frames: int, scale: int, degradation
         images = frames_to_8bit([frame.image for frame in islice(FrameReader(info), frames)], name)
         hr = images_to_tensor(images, torch.device("cpu"))[0]
         hr = _centre_crop(hr, max_height or hr.shape[-2], max_width or hr.shape[-1], scale)
-        downsample = bicubic_downsample if degradation == "BI" else blur_downsample
-        clips.append(ValidationClip(Path(name).stem, hr, downsample(hr, scale).float()))
+        clips.append(ValidationClip(Path(name).stem, hr, _degrade(hr, scale, degradation, Path(name).stem)))
     return clips
+
+
+def _degrade(hr: torch.Tensor, scale: int, degradation: str, name: str) -> torch.Tensor:
+    """The low-res clip; real-world damage is seeded by the clip's name, so every validation sees the same."""
+    if degradation == "realworld":
+        images = np.ascontiguousarray((hr * 255).round().byte().permute(0, 2, 3, 1).numpy())
+        lr = degrade_realworld(images, scale, np.random.default_rng(clip_seed(name)))
+        return torch.from_numpy(lr).permute(0, 3, 1, 2).float() / 255
+    downsample = bicubic_downsample if degradation == "BI" else blur_downsample
+    return downsample(hr, scale).float()
 
 
 def _centre_crop(frames: torch.Tensor, max_height: int, max_width: int, scale: int) -> torch.Tensor:

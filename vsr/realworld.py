@@ -1,4 +1,4 @@
-"""Real-world degradation of a high-resolution clip into a low-resolution training input.
+"""Real-world degradation of a high-resolution clip into a low-resolution training or benchmark input.
 
 As in RealBasicVSR / Real-ESRGAN: a model trained on clean bicubic downscales is helpless on footage damaged by
 optics, scalers, sensors and codecs, so training inputs get that damage in random amounts. The parameters are
@@ -9,6 +9,8 @@ in every frame, as a sensor's is.
 from __future__ import annotations
 
 import io
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import av
@@ -59,7 +61,40 @@ def degrade_realworld(clip: np.ndarray, scale: int, rng: np.random.Generator,
     Deterministic for a given `rng` state: x264 runs on one thread, as its multithreaded output depends on timing.
     """
     _check_clip(clip, scale)
+    return _apply_plan(clip, scale, _draw_plan(rng, settings), rng)
+
+
+def degrade_realworld_stream(frames: Iterable[np.ndarray], scale: int, seed: int, chunk_frames: int = 32,
+                             settings: RealWorldSettings = RealWorldSettings()) -> Iterator[np.ndarray]:
+    """High-res (H, W, 3) uint8 frames -> low-res ones with one fixed damage plan, in bounded memory.
+
+    For scoring models on damaged footage: the same `seed` damages a clip the same way on every run. The codec
+    restarts every `chunk_frames` frames, as an encoder's keyframes would; the noise continues.
+    """
+    rng = np.random.default_rng(seed)
     plan = _draw_plan(rng, settings)
+    chunk: list[np.ndarray] = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == chunk_frames:
+            yield from _degrade_chunk(chunk, scale, plan, rng)
+            chunk = []
+    if chunk:
+        yield from _degrade_chunk(chunk, scale, plan, rng)
+
+
+def clip_seed(name: str) -> int:
+    """A seed fixed by a clip's name, so that each clip gets its own damage, the same on every machine."""
+    return zlib.crc32(name.encode())
+
+
+def _degrade_chunk(chunk: list[np.ndarray], scale: int, plan: _Plan, rng: np.random.Generator) -> np.ndarray:
+    clip = np.stack(chunk)
+    _check_clip(clip, scale)
+    return _apply_plan(clip, scale, plan, rng)
+
+
+def _apply_plan(clip: np.ndarray, scale: int, plan: _Plan, rng: np.random.Generator) -> np.ndarray:
     lr_size = (clip.shape[2] // scale, clip.shape[1] // scale)
     low = np.stack([_damage_frame(frame, plan, lr_size, rng) for frame in clip])
     if plan.video_codec:

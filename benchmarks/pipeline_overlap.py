@@ -45,13 +45,13 @@ from vsr.pipeline.job import upscale_video
 HEADING = "## Decode, inference and encode overlap on the CPU, {model} (benchmarks/pipeline_overlap.py)"
 
 
-def make_source(path: Path, frames: int, width: int, height: int) -> None:
+def make_source(path: Path, frames: int, width: int, height: int, rate: int = 25) -> None:
     """A moving, textured H.264 clip, so that the encoder has real work (a flat clip encodes for free)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     texture = rng.integers(0, 256, (height * 2, width * 2, 3), dtype=np.uint8)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
+        stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for index in range(frames):
             image = np.ascontiguousarray(texture[index % height:index % height + height, index:index + width])

@@ -212,7 +212,9 @@ def _encode_h264(frames: np.ndarray, crf: int, preset: str) -> bytes:
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         stream.codec_context.thread_count = 1
-        stream.codec_context.options = {"crf": str(crf), "preset": preset}
+        # No macroblock-tree rate control: it reads memory x264 never wrote, so its output varied from run to
+        # run (about one in ten at 160x68) even on one thread; the damage should be the same for a given seed.
+        stream.codec_context.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
         for index, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
             frame.pts = index  # in the stream's 1/25 time base: presentation order is the clip's order

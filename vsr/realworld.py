@@ -12,6 +12,7 @@ import io
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import av
 import cv2
@@ -60,7 +61,7 @@ def degrade_realworld(clip: np.ndarray, scale: int, rng: np.random.Generator,
 
     Deterministic for a given `rng` state: x264 runs on one thread, as its multithreaded output depends on timing.
     """
-    _check_clip(clip, scale)
+    _check_clip(clip, scale)  # before any draw, so that a bad clip costs no randomness
     return _apply_plan(clip, scale, _draw_plan(rng, settings), rng)
 
 
@@ -73,25 +74,16 @@ def degrade_realworld_stream(frames: Iterable[np.ndarray], scale: int, seed: int
     """
     rng = np.random.default_rng(seed)
     plan = _draw_plan(rng, settings)
-    chunk: list[np.ndarray] = []
-    for frame in frames:
-        chunk.append(frame)
-        if len(chunk) == chunk_frames:
-            yield from _degrade_chunk(chunk, scale, plan, rng)
-            chunk = []
-    if chunk:
-        yield from _degrade_chunk(chunk, scale, plan, rng)
+    frames = iter(frames)
+    while chunk := list(islice(frames, chunk_frames)):
+        clip = np.stack(chunk)
+        _check_clip(clip, scale)
+        yield from _apply_plan(clip, scale, plan, rng)
 
 
 def clip_seed(name: str) -> int:
     """A seed fixed by a clip's name, so that each clip gets its own damage, the same on every machine."""
     return zlib.crc32(name.encode())
-
-
-def _degrade_chunk(chunk: list[np.ndarray], scale: int, plan: _Plan, rng: np.random.Generator) -> np.ndarray:
-    clip = np.stack(chunk)
-    _check_clip(clip, scale)
-    return _apply_plan(clip, scale, plan, rng)
 
 
 def _apply_plan(clip: np.ndarray, scale: int, plan: _Plan, rng: np.random.Generator) -> np.ndarray:

@@ -41,9 +41,8 @@ def load_validation_clips(paths: list[str], frames: int, scale: int, degradation
 def _degrade(hr: torch.Tensor, scale: int, degradation: str, name: str) -> torch.Tensor:
     """The low-res clip; real-world damage is seeded by the clip's name, so every validation sees the same."""
     if degradation == "realworld":
-        images = np.ascontiguousarray((hr * 255).round().byte().permute(0, 2, 3, 1).numpy())
-        lr = degrade_realworld(images, scale, np.random.default_rng(clip_seed(name)))
-        return torch.from_numpy(lr).permute(0, 3, 1, 2).float() / 255
+        lr = degrade_realworld(np.stack(to_8bit_frames(hr)), scale, np.random.default_rng(clip_seed(name)))
+        return images_to_tensor(list(lr), torch.device("cpu"))[0]
     downsample = bicubic_downsample if degradation == "BI" else blur_downsample
     return downsample(hr, scale).float()
 

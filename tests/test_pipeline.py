@@ -154,3 +154,24 @@ def test_compiled_model_gives_the_same_frames():
                                    chunk=2))
     for a, b in zip(eager, compiled):
         assert np.abs(a.image.astype(int) - b.image).max() <= 1  # fused kernels may round differently
+
+
+@pytest.mark.slow
+def test_compiling_a_streaming_model_compiles_the_steps_it_runs():
+    """The pipeline calls step() on a streaming model, never forward(): compiling must reach step()."""
+    from torch._dynamo.utils import counters
+
+    from vsr.models.frvsr import FRVSR
+    from vsr.pipeline.job import prepare_model
+
+    frames = random_frames(3, height=16, width=16)
+    device = torch.device("cpu")
+    torch.manual_seed(0)
+    model = FRVSR(mid_channels=8, num_blocks=1).eval()
+    eager = list(upscale_frames(frames, model, device, scene_cuts=False))
+    compiled_before = counters["frames"]["ok"]
+    compiled = list(upscale_frames(frames, prepare_model(model, device, compile_model=True), device,
+                                   scene_cuts=False))
+    assert counters["frames"]["ok"] > compiled_before
+    for a, b in zip(eager, compiled, strict=True):
+        assert np.abs(a.image.astype(int) - b.image).max() <= 1

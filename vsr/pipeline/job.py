@@ -19,7 +19,7 @@ from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
 from vsr.io.writer import EncoderSettings, open_writer
 from vsr.models.refiner import DiffusionRefiner, Sampling
-from vsr.pipeline.inference import upscale_frames
+from vsr.pipeline.inference import upscale_frames, uses_streaming
 from vsr.pipeline.refinement import Refinement, refine_frames
 from vsr.pipeline.threads import run_threaded
 from vsr.pipeline.tiles import usable_tile_size
@@ -55,7 +55,12 @@ def prepare_model(model: nn.Module, device: torch.device, compile_model: bool = 
         model = model.to(memory_format=torch.channels_last)
     if compile_model:
         mode = "reduce-overhead" if cuda_graphs and device.type == "cuda" else None
-        model = torch.compile(model, dynamic=True, mode=mode)  # dynamic: windows at the ends of a shot are shorter
+        if uses_streaming(model):
+            # The pipeline calls step(), not forward(), on a streaming model: compiling the module would compile
+            # nothing it runs. A stream's frames share one shape, so the first one's is kept static.
+            model.step = torch.compile(model.step, mode=mode)
+        else:
+            model = torch.compile(model, dynamic=True, mode=mode)  # dynamic: windows at a shot's end are shorter
     return model
 
 

@@ -208,3 +208,12 @@ def test_forward_with_flows_returns_forward_and_the_flows_that_line_frames_up():
 def _pad(frame: torch.Tensor) -> torch.Tensor:
     """As the model pads frames under 64 pixels (replicate, bottom and right) before SPyNet."""
     return torch.nn.functional.pad(frame, (0, 64 - frame.shape[-1], 0, 64 - frame.shape[-2]), mode="replicate")
+
+
+@pytest.mark.slow
+def test_the_whole_model_traces_as_one_graph_for_torch_compile():
+    """Each graph break splits what torch.compile can fuse: one per deformable convolution (from tracing the
+    torchvision check) once made `--compile` slower than eager, see benchmarks/compile_speedup.py."""
+    with torch.inference_mode():
+        explanation = torch._dynamo.explain(small_random_model())(torch.rand(1, 3, 3, 64, 64))
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1

@@ -14,7 +14,6 @@ samples every tap with grid_sample and contracts the taps with the weights in on
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 
@@ -35,23 +34,31 @@ def _pair(value: IntPair) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
-@functools.cache
+_TORCHVISION_CHECKED: dict[str, object] = {}  # "deform_conv2d": the function, or None where it is not usable
+
+
 def _torchvision_deform_conv2d():
-    """torchvision.ops.deform_conv2d if it imports and runs, else None.
+    """torchvision.ops.deform_conv2d if it imports and runs, else None; checked once.
 
     Importing can fail in ways other than ImportError: a torchvision wheel built for another torch raises
-    RuntimeError ('operator torchvision::nms does not exist'), so anything raised means "not usable".
+    RuntimeError ('operator torchvision::nms does not exist'), so anything raised means "not usable". The
+    cache is a plain dict rather than functools.cache, which torch.compile looks through: it would trace the
+    import on every call and break the graph there.
     """
-    try:
-        from torchvision.ops import deform_conv2d
+    if "deform_conv2d" not in _TORCHVISION_CHECKED:
+        try:
+            from torchvision.ops import deform_conv2d
 
-        x = torch.zeros(1, 1, 3, 3)
-        deform_conv2d(x, torch.zeros(1, 18, 3, 3), torch.zeros(1, 1, 3, 3), padding=1, mask=torch.ones(1, 9, 3, 3))
-    except Exception:
-        return None
-    return deform_conv2d
+            x = torch.zeros(1, 1, 3, 3)
+            deform_conv2d(x, torch.zeros(1, 18, 3, 3), torch.zeros(1, 1, 3, 3), padding=1,
+                          mask=torch.ones(1, 9, 3, 3))
+        except Exception:
+            deform_conv2d = None
+        _TORCHVISION_CHECKED["deform_conv2d"] = deform_conv2d
+    return _TORCHVISION_CHECKED["deform_conv2d"]
 
 
+@torch.compiler.assume_constant_result  # compiled code takes the answer as fixed instead of tracing the check
 def deform_conv_backend() -> str:
     """The backend modulated_deform_conv2d uses when not told: "torchvision" if it works here, else "torch".
 

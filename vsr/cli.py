@@ -118,13 +118,15 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
     refinement = _refinement(**refine_args)
     target_device = pick_device(device)
     if realtime:
+        from vsr.io.destination import check_destination
         from vsr.io.probe import probe
         from vsr.pipeline.job import prepare_model
         from vsr.pipeline.realtime import plan_realtime
 
+        check_destination(output, overwrite, sources=(input_path,))  # before the measurement, not after it
         model = prepare_model(model, target_device, compile_model, cuda_graphs=True)
         compile_model = False  # done
-        plan = plan_realtime(probe(input_path), model, target_device, chunk, codec)
+        plan = plan_realtime(probe(input_path), model, target_device, chunk, output, codec)
         click.echo(f"vsr: {plan.message(model_name or DEFAULT_MODEL, target_device)}", err=True)
         precision, codec = plan.precision, plan.codec
     report = upscale_video(input_path, output, model, target_device, chunk=chunk, tile=tile,

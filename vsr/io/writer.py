@@ -5,6 +5,7 @@ Both write to a hidden sibling of the target and move it into place only when co
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -46,16 +47,34 @@ class EncoderSettings:
     preset: str | None = None
 
 
-def encoder_opens(codec: str) -> bool:
-    """Whether this FFmpeg build has the encoder and it starts here (NVENC needs an NVIDIA GPU and driver)."""
+def encoder_opens(codec: str, pix_fmt: str = "yuv420p") -> bool:
+    """Whether this FFmpeg build has the encoder and it starts here (NVENC needs an NVIDIA GPU and driver).
+
+    The pixel format matters: H.264 NVENC, for one, has no 10-bit mode.
+    """
     try:
         context = av.CodecContext.create(codec, "w")
-        context.width, context.height, context.pix_fmt = 256, 256, "yuv420p"
+        context.width, context.height, context.pix_fmt = 256, 256, pix_fmt
         context.time_base = Fraction(1, 25)
         context.open()
     except (av.error.FFmpegError, ValueError, TypeError):
         return False
     return True
+
+
+def encoder_pixel_format(codec: str, deep: bool) -> str:
+    """The pixel format the encoder gets: 8-bit, or 10 bits or more for deeper sources."""
+    return PIXEL_FORMATS.get(codec, ("yuv420p", "yuv420p10le"))[int(deep)]
+
+
+def container_holds(suffix: str, codec: str) -> bool:
+    """Whether files with this suffix can hold the encoder's format; FFmpeg says, and nothing is written."""
+    with tempfile.TemporaryDirectory() as folder:
+        container = av.open(str(Path(folder) / f"probe{suffix}"), "w")
+        try:
+            return codec_id(codec) in container.supported_codecs
+        finally:
+            container.close()
 
 
 def is_video_path(path: Path) -> bool:
@@ -91,7 +110,7 @@ class VideoFileWriter:
         if codec not in av.codecs_available:
             raise VsrError(target, f"encoder {codec} is not available in this FFmpeg build")
         deep = source.bit_depth > 8
-        self._pix_fmt = PIXEL_FORMATS.get(codec, ("yuv420p", "yuv420p10le"))[int(deep)]
+        self._pix_fmt = encoder_pixel_format(codec, deep)
         self._rgb_format = "rgb48le" if deep else "rgb24"
         subsampled = self._pix_fmt.startswith(("yuv420", "p010", "nv12"))
         if subsampled and (width % 2 or height % 2):

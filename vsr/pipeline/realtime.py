@@ -4,7 +4,9 @@ Candidates go in order of preference: on a GPU fp16 first for models that declar
 keep their fragile parts in fp32), then fp32; on a CPU fp32, and bf16 only where the CPU has AMX bf16 units
 (elsewhere bf16 convolutions are emulated: 2.2x slower than fp32 for FRVSR on an AMD EPYC without them). The
 first that keeps up is taken; if none does, the fastest, and the user is told by how much it falls short. On
-a GPU the encoder becomes NVENC where it opens, so that encoding leaves the CPU free for decoding.
+a GPU the encoder becomes NVENC where one opens for the output's container and the source's bit depth, so that
+encoding leaves the CPU free for decoding (data-centre GPUs such as the A100 and H100 have no NVENC: there the
+software encoder stays, and the user is told).
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from torch import nn
 
 from vsr.io.frames import VideoInfo
 from vsr.io.reader import FrameReader
-from vsr.io.writer import encoder_opens
+from vsr.io.writer import container_holds, encoder_opens, encoder_pixel_format, is_video_path
 from vsr.pipeline.inference import upscale_frames
 
 SAMPLE_FRAMES = 4  # frames decoded for the measurement: few, so that even a slow model starts soon
-NVENC = "h264_nvenc"
+NVENC_ENCODERS = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")  # by preference: the most widely playable first
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class RealtimePlan:
     codec: str | None  # None: the container's default encoder
     fps: float  # measured frames/s of inference with this precision
     source_fps: float
+    nvenc_missing: bool = False  # on a GPU, no NVENC encoder opened for this output
 
     @property
     def keeps_up(self) -> bool:
@@ -39,6 +42,8 @@ class RealtimePlan:
 
     def message(self, model_name: str, device: torch.device) -> str:
         encoder = f", {self.codec} encoding" if self.codec else ""
+        if self.nvenc_missing:
+            encoder = ", software encoding: no NVENC encoder opens here for this output"
         said = (f"{model_name} infers {self.fps:.1f} frames/s on {device.type} ({self.precision}{encoder}), "
                 f"measured on the first frames; the source plays {self.source_fps:.2f}")
         if self.keeps_up:
@@ -47,9 +52,12 @@ class RealtimePlan:
                 "(`vsr models`), a GPU or a smaller input would")
 
 
-def plan_realtime(info: VideoInfo, model: nn.Module, device: torch.device, chunk: int,
+def plan_realtime(info: VideoInfo, model: nn.Module, device: torch.device, chunk: int, target: Path,
                   codec: str | None = None) -> RealtimePlan:
-    """Time inference on the first frames with each candidate precision; keep the first that keeps up."""
+    """Time inference on the first frames with each candidate precision; keep the first that keeps up.
+
+    `codec` is the user's choice, kept as it is; without one, a GPU gets NVENC where it can.
+    """
     frames = list(islice(FrameReader(info), SAMPLE_FRAMES))
     source_fps = float(info.frame_rate)
     measured = []
@@ -59,9 +67,19 @@ def plan_realtime(info: VideoInfo, model: nn.Module, device: torch.device, chunk
         if fps >= source_fps:
             break
     precision, fps = measured[-1] if measured[-1][1] >= source_fps else max(measured, key=lambda pair: pair[1])
-    if codec is None and device.type == "cuda" and encoder_opens(NVENC):
-        codec = NVENC
-    return RealtimePlan(precision, codec, fps, source_fps)
+    nvenc_missing = False
+    if codec is None and device.type == "cuda" and is_video_path(target):
+        codec = nvenc_encoder(target.suffix, info.bit_depth > 8)
+        nvenc_missing = codec is None
+    return RealtimePlan(precision, codec, fps, source_fps, nvenc_missing)
+
+
+def nvenc_encoder(suffix: str, deep: bool) -> str | None:
+    """The first NVENC encoder that files with this suffix can hold and that opens here at the source's depth."""
+    for codec in NVENC_ENCODERS:
+        if container_holds(suffix, codec) and encoder_opens(codec, encoder_pixel_format(codec, deep)):
+            return codec
+    return None
 
 
 def candidate_precisions(model: nn.Module, device: torch.device) -> list[str]:

@@ -92,7 +92,8 @@ def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, ref
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
               help="auto: fp16 on a GPU for models that allow it, else fp32.")
 @click.option("--compile", "compile_model", is_flag=True,
-              help="torch.compile the model: slower start, faster frames on a GPU.")
+              help="torch.compile the model: a slower start for faster frames (frvsr: 2x on a CPU after about a "
+                   "minute); on a CPU not for basicvsrpp, which compiles for long and runs slower.")
 @click.option("--realtime", is_flag=True,
               help="Measure on the first frames which precision (and, on a GPU, NVENC) keeps up with the source's "
                    "frame rate, use it, and say whether it keeps up.")

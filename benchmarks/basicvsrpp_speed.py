@@ -14,13 +14,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from results_file import write_section
+from results_file import describe_cpu, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## BasicVSR++ speed (benchmarks/basicvsrpp_speed.py)"
@@ -88,9 +87,7 @@ def main() -> None:
     import torch
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    processor = platform.processor() or platform.machine()
-    device_names = {"cpu": f"torch {torch.__version__}, {os.cpu_count()} CPU cores ({processor}), "
-                           f"{torch.get_num_threads()} torch threads"}
+    device_names = {"cpu": describe_cpu()}
     if "cuda" in devices:
         device_names["cuda"] = torch.cuda.get_device_name()
     rows = ["| config | parameters | device | deformable conv | frames/s | s per clip | peak RSS MiB | GPU peak MiB |",

@@ -18,14 +18,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from fractions import Fraction
 from pathlib import Path
 
-from results_file import write_section
+from results_file import describe_cpu, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## torch.compile against eager (benchmarks/compile_speedup.py)"
@@ -92,8 +91,7 @@ def main() -> None:
     if device == "cuda":
         device_name = f"{torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA graphs when compiled"
     else:
-        device_name = (f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
-                       f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        device_name = describe_cpu()
     rows = [("| model | eager frames/s | compiled frames/s | speed-up | first pass eager, s | "
              "first pass compiled, s |"), "|---|---|---|---|---|---|"]
     for model_name in args.models.split(","):

@@ -17,14 +17,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from fractions import Fraction
 from pathlib import Path
 
-from results_file import write_section
+from results_file import describe_cpu, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## FRVSR/TecoGAN streaming (benchmarks/frvsr_streaming.py)"
@@ -99,9 +98,7 @@ def main() -> None:
     runs = [("cpu", "fp32")]
     if torch.cuda.is_available():
         runs += [("cuda", "fp32"), ("cuda", "fp16")]
-    processor = platform.processor() or platform.machine()
-    device_names = {"cpu": f"torch {torch.__version__}, {os.cpu_count()} CPU cores ({processor}), "
-                           f"{torch.get_num_threads()} torch threads"}
+    device_names = {"cpu": describe_cpu()}
     if torch.cuda.is_available():
         device_names["cuda"] = torch.cuda.get_device_name()
     rows = ["| config | parameters | device | precision | frames/s | latency ms (mean, p95) | "

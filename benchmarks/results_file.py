@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import re
 from pathlib import Path
+
+
+def describe_cpu() -> str:
+    """The CPU side of a measurement, as every section names it: torch, cores, processor, torch threads."""
+    import torch
+
+    return (f"torch {torch.__version__}, {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+            f"{torch.get_num_threads()} torch threads")
 
 
 def write_section(results: Path, heading: str, section: str) -> None:

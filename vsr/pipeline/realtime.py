@@ -41,9 +41,10 @@ class RealtimePlan:
         return self.fps >= self.source_fps
 
     def message(self, model_name: str, device: torch.device) -> str:
-        encoder = f", {self.codec} encoding" if self.codec else ""
         if self.nvenc_missing:
             encoder = ", software encoding: no NVENC encoder opens here for this output"
+        else:
+            encoder = f", {self.codec} encoding" if self.codec else ""
         said = (f"{model_name} infers {self.fps:.1f} frames/s on {device.type} ({self.precision}{encoder}), "
                 f"measured on the first frames; the source plays {self.source_fps:.2f}")
         if self.keeps_up:

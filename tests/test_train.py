@@ -85,6 +85,30 @@ def test_both_kinds_of_source_are_drawn(tmp_path, sources):
     assert max(redness) > 0.7 and min(redness) < 0.5
 
 
+def test_tall_videos_are_shrunk_by_a_whole_factor_with_area_averaging(tmp_path):
+    video = make_clip(tmp_path / "tall.mp4", frames=4, width=64, height=48, audio=False)
+    settings = DataSettings(sources=[str(video)], frames=2, crop=4, scale=4, cache_dir=str(tmp_path / "cache"),
+                            max_source_height=20)
+    shrunk = TrainingClips(settings).videos[0].frames
+    whole = TrainingClips(DataSettings(sources=[str(video)], frames=2, crop=4, scale=4,
+                                       cache_dir=str(tmp_path / "cache"))).videos[0].frames
+    assert shrunk.shape == (4, 16, 21, 3) and whole.shape == (4, 48, 64, 3)  # 48 px -> factor 3
+    expected = cv2.resize(np.asarray(whole[1]), (21, 16), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(shrunk[1], expected)
+
+
+def test_bf16_autocast_training_steps_and_stays_close_to_fp32(tmp_path, sources):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    fp32 = train(load_config(write_config(tmp_path / "a", sources)))
+    bf16 = train(load_config(write_config(tmp_path / "b", sources, autocast="bf16")))
+    losses = [[float(row["loss"]) for row in read_rows(run.train_log)] for run in (fp32, bf16)]
+    assert losses[0] == pytest.approx(losses[1], rel=0.05)  # same data, same start: bf16 rounding only
+    assert losses[0] != losses[1]  # and it did run in bf16
+    weights = load_state_dict(bf16.final)
+    assert all(tensor.dtype == torch.float32 for tensor in weights.values())  # the master weights stay fp32
+
+
 def test_step_batches_give_each_rank_its_own_samples():
     ranks = [Ranks(rank, 2, rank) for rank in range(2)]
     batches = [list(StepBatches(3, 5, 2, r)) for r in ranks]

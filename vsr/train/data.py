@@ -39,17 +39,23 @@ class DataSettings:
     max_frame_step: int = 2  # clips from videos skip up to this many frames, for larger motion
     cache_dir: str = "runs/cache"  # decoded videos, memory-mapped, so that random access is cheap
     motion: dict = field(default_factory=dict)  # keyword arguments of random_motion_clip
+    # Videos taller than this are shrunk by the smallest whole factor that fits (area averaging): most camera
+    # footage was lossy before it reached us, and shrinking it by 2 hides its compression artefacts, so the
+    # model learns to restore detail rather than to draw blocking. 0 keeps every video at its size.
+    max_source_height: int = 0
 
 
 class VideoFrames:
     """All frames of one video or frame folder, decoded once into a memory-mapped uint8 array."""
 
-    def __init__(self, path: Path, cache_dir: Path) -> None:
+    def __init__(self, path: Path, cache_dir: Path, max_height: int = 0) -> None:
         info = probe(path)
+        factor = source_shrink_factor(info.height, max_height)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        cache = cache_dir / f"{path.stem}-{info.width}x{info.height}-{path.stat().st_size}.npy"
+        size = f"{info.width // factor}x{info.height // factor}"
+        cache = cache_dir / f"{path.stem}-{size}-{path.stat().st_size}.npy"
         if not cache.exists():
-            frames = frames_to_8bit([frame.image for frame in FrameReader(info)], str(path))
+            frames = frames_to_8bit([shrink(frame.image, factor) for frame in FrameReader(info)], str(path))
             # One file per process: DDP ranks may decode the same video at once; the last rename wins, whole.
             partial = cache.with_suffix(f".{os.getpid()}.partial.npy")
             array = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(frames), *frames[0].shape))
@@ -66,7 +72,21 @@ class VideoFrames:
         return np.ascontiguousarray(self.frames[indices, top:top + size, left:left + size])
 
 
-def find_sources(paths: list[str], cache_dir: Path) -> tuple[list[VideoFrames], list[np.ndarray]]:
+def source_shrink_factor(height: int, max_height: int) -> int:
+    """The smallest whole factor that brings `height` to at most `max_height` (1 when there is no limit)."""
+    return max(1, -(-height // max_height)) if max_height else 1
+
+
+def shrink(image: np.ndarray, factor: int) -> np.ndarray:
+    """Area-average an (H, W, 3) image by a whole factor; factor 1 returns it as it is."""
+    if factor == 1:
+        return image
+    height, width = image.shape[0] // factor, image.shape[1] // factor
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def find_sources(paths: list[str], cache_dir: Path,
+                 max_height: int = 0) -> tuple[list[VideoFrames], list[np.ndarray]]:
     """Videos (files and PNG frame folders) and still images under the given paths."""
     videos, images = [], []
     for name in paths:
@@ -74,14 +94,14 @@ def find_sources(paths: list[str], cache_dir: Path) -> tuple[list[VideoFrames], 
         if not path.exists():
             raise VsrError(path, "training source does not exist")
         if path.is_file() and is_video_path(path):
-            videos.append(VideoFrames(path, cache_dir))
+            videos.append(VideoFrames(path, cache_dir, max_height))
         elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
             images.append(_read_image(path))
         elif path.is_dir() and _is_frame_folder(path):
-            videos.append(VideoFrames(path, cache_dir))
+            videos.append(VideoFrames(path, cache_dir, max_height))
         elif path.is_dir():
             nested = sorted(p for p in path.rglob("*") if p.is_file())
-            videos += [VideoFrames(p, cache_dir) for p in nested if is_video_path(p)]
+            videos += [VideoFrames(p, cache_dir, max_height) for p in nested if is_video_path(p)]
             images += [_read_image(p) for p in nested if p.suffix.lower() in IMAGE_SUFFIXES]
     if not videos and not images:
         raise VsrError(None, f"no videos or images found in {', '.join(paths)}")
@@ -109,7 +129,8 @@ class TrainingClips(torch.utils.data.Dataset):
     def __init__(self, settings: DataSettings, seed: int = 0) -> None:
         self.settings = settings
         self.seed = seed
-        self.videos, self.images = find_sources(settings.sources, Path(settings.cache_dir))
+        self.videos, self.images = find_sources(settings.sources, Path(settings.cache_dir),
+                                                 settings.max_source_height)
         self.size = settings.crop * settings.scale
         span = (settings.frames - 1) * settings.max_frame_step + 1
         self.videos = [v for v in self.videos if len(v.frames) >= span and min(v.frames.shape[1:3]) >= self.size]

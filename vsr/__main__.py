@@ -1,3 +1,3 @@
-from vsr.cli import main
+from vsr.launch import main
 
 main()

@@ -10,23 +10,34 @@ import click
 
 from vsr import __version__
 from vsr.errors import VsrError
-from vsr.io.writer import EncoderSettings
+from vsr.signals import exit_status, hold_signals, install_stop_handlers, signal_name
 
-EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+EXIT_ERROR = 1
 
 
 class FriendlyGroup(click.Group):
-    """Turns VsrError and Ctrl-C into a one-line message and a non-zero exit."""
+    """Turns VsrError, Ctrl-C, SIGTERM and SIGHUP into a one-line message and a non-zero exit."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except VsrError as error:
-            click.echo(f"vsr: error: {error}", err=True)
+            hold_signals()
+            _say(f"vsr: error: {error}")
             ctx.exit(EXIT_ERROR)
-        except KeyboardInterrupt:
-            click.echo("vsr: interrupted; nothing was written to the output", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt as interrupt:
+            hold_signals()
+            how = "interrupted" if exit_status(interrupt) == 130 else f"stopped by {signal_name(interrupt)}"
+            _say(f"vsr: {how}; {getattr(interrupt, 'outcome', 'nothing was written to the output')}")
+            ctx.exit(exit_status(interrupt))
+
+
+def _say(line: str) -> None:
+    """A last line to stderr; after SIGHUP the terminal may be gone, and that must not become a traceback."""
+    try:
+        click.echo(line, err=True)
+    except OSError:
+        pass
 
 
 @click.group(cls=FriendlyGroup)
@@ -101,13 +112,18 @@ def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, ref
 @click.option("--crf", type=int, default=None, help="Constant quality (lower is better; codec default if unset).")
 @click.option("--preset", default=None, help="Encoder speed preset (codec default if unset).")
 @refine_options
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace OUTPUT if it exists: a file with a file, a PNG folder vsr wrote with a PNG folder.")
+@click.option("--strict", is_flag=True,
+              help="Fail on any decoding problem (corrupt or missing frames, repaired timestamps) instead of "
+                   "writing what decoded with a warning.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(input_path: Path, output: Path, model_name: str | None, weights: Path | None, scale: int | None,
         device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
         compile_model: bool, realtime: bool, codec: str | None, crf: int | None, preset: str | None,
-        overwrite: bool, quiet: bool, **refine_args) -> None:
+        overwrite: bool, strict: bool, quiet: bool, **refine_args) -> None:
     """Upscale INPUT (a video file or a folder of PNG frames) into OUTPUT."""
+    from vsr.io.writer import EncoderSettings
     from vsr.models.zoo import DEFAULT_MODEL, build_model
     from vsr.pipeline.job import pick_device, upscale_video
 
@@ -124,7 +140,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
         from vsr.pipeline.job import prepare_model
         from vsr.pipeline.realtime import plan_realtime
 
-        check_destination(output, overwrite, sources=(input_path,))  # before the measurement, not after it
+        check_destination(output, overwrite, reads=(input_path, weights))  # before the measurement, not after it
         model = prepare_model(model, target_device, compile_model, cuda_graphs=True)
         compile_model = False  # done
         plan = plan_realtime(probe(input_path), model, target_device, chunk, output, codec)
@@ -133,7 +149,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
     report = upscale_video(input_path, output, model, target_device, chunk=chunk, tile=tile,
                            tile_overlap=tile_overlap, scene_cuts=scene_cuts, precision=precision,
                            compile_model=compile_model, settings=EncoderSettings(codec, crf, preset),
-                           overwrite=overwrite, progress=not quiet, refinement=refinement)
+                           overwrite=overwrite, progress=not quiet, refinement=refinement, strict=strict)
     for note in report.notes:
         click.echo(f"vsr: warning: {note}", err=True)
     click.echo(f"vsr: {report.frames} frames in {report.seconds:.1f} s ({report.fps:.2f} fps) -> {report.output}")
@@ -179,7 +195,8 @@ def convert(source: Path | None, output: Path, model_name: str | None, scale: in
     if source is None and model_name is None:
         raise VsrError(None, "give a SOURCE file, or --model for the weights an installed package provides")
     state = converted_weights(source, model_name, scale)
-    save_weights(state, output, overwrite)
+    ncnn_weights = source.with_suffix(".bin") if source is not None else None
+    save_weights(state, output, overwrite, reads=(source, ncnn_weights))
     count = sum(tensor.numel() for tensor in state.values())
     click.echo(f"vsr: {len(state)} tensors, {count:,} parameters -> {output}")
 
@@ -200,8 +217,12 @@ def train_command(config_path: Path, resume: bool, stop_after: int | None, devic
     if device == "cuda":
         _require_cuda()
     config = load_config(config_path)
-    files = train(config, resume=resume, device=None if device == "auto" else torch.device(device),
-                  stop_after=stop_after)
+    try:
+        files = train(config, resume=resume, device=None if device == "auto" else torch.device(device),
+                      stop_after=stop_after)
+    except KeyboardInterrupt as interrupt:
+        interrupt.outcome = "the last checkpoint is kept; --resume continues from it"
+        raise
     click.echo(f"vsr: run in {files.folder}: {files.checkpoint.name}, {files.train_log.name}, {files.plot.name}")
 
 
@@ -260,30 +281,36 @@ def bench(gt_path: Path, lr_path: Path | None, degradation: str, scale: int, mod
     if weights is not None and len(names) != 1:
         raise VsrError(weights, "--weights needs exactly one --model")
     sizes = [_size(text, "--speed-sizes") for text in speed_sizes.split(",") if text.strip()]
-    outputs = BenchOutputs(json_path, csv_path, plots_dir, frames_dir, overwrite)  # fails before any work
+    reads = (gt_path, lr_path, weights, refine_args["refine_weights"])
+    outputs = BenchOutputs(json_path, csv_path, plots_dir, frames_dir, overwrite, reads)  # fails before any work
     clips = find_clips(gt_path, lr_path, scale, degradation, max_frames, _size(crop, "--crop") if crop else None)
     settings = Settings(pick_device(device), chunk, tile, tile_overlap, precision, scene_cuts, temporal,
                         outputs.frames_folder)
     refinement = _refinement(**refine_args)
     say = None if quiet else (lambda line: click.echo(f"vsr bench: {line}", err=True))
     results = []
-    with outputs:
-        for name in names:
-            model = prepare_model(build_model(name, scale, weights), settings.device)
-            runs = [(name, settings)]
-            if refinement is not None:
-                runs.append((f"{name}+refine", dataclasses.replace(settings, refinement=refinement)))
-            for label, run_settings in runs:
-                result = bench_model(label, model, clips, run_settings, say)
-                result.speed = speed_at_sizes(model, clips[0], sizes, speed_frames, run_settings)
-                results.append(result)
-        click.echo(table_text(results), nl=False)
-        outputs.write(results, {"gt": str(gt_path), "lr": None if lr_path is None else str(lr_path),
-                                "degradation": None if lr_path else degradation, "scale": scale,
-                                "frames": max_frames or "all", "crop": crop or "none", "device": str(settings.device),
-                                "chunk": chunk, "tile": tile, "precision": precision, "scene_cuts": scene_cuts,
-                                "refine": {key.removeprefix("refine_"): value if not isinstance(value, Path)
-                                           else str(value) for key, value in refine_args.items()}})
+    try:
+        with outputs:
+            for name in names:
+                model = prepare_model(build_model(name, scale, weights), settings.device)
+                runs = [(name, settings)]
+                if refinement is not None:
+                    runs.append((f"{name}+refine", dataclasses.replace(settings, refinement=refinement)))
+                for label, run_settings in runs:
+                    result = bench_model(label, model, clips, run_settings, say)
+                    result.speed = speed_at_sizes(model, clips[0], sizes, speed_frames, run_settings)
+                    results.append(result)
+            click.echo(table_text(results), nl=False)
+            outputs.write(results, {"gt": str(gt_path), "lr": None if lr_path is None else str(lr_path),
+                                    "degradation": None if lr_path else degradation, "scale": scale,
+                                    "frames": max_frames or "all", "crop": crop or "none",
+                                    "device": str(settings.device), "chunk": chunk, "tile": tile,
+                                    "precision": precision, "scene_cuts": scene_cuts,
+                                    "refine": {key.removeprefix("refine_"): value if not isinstance(value, Path)
+                                               else str(value) for key, value in refine_args.items()}})
+    except KeyboardInterrupt as interrupt:
+        interrupt.outcome = "no result file was written"
+        raise
     for path in outputs.written:
         click.echo(f"vsr bench: wrote {path}", err=True)
 
@@ -332,7 +359,8 @@ def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Pa
     """
     from vsr.batch.jobs import find_jobs
     from vsr.batch.journal import Journal
-    from vsr.batch.runner import BatchSettings, run_batch
+    from vsr.batch.runner import BatchSettings, outcome_line, run_batch
+    from vsr.io.sources import printable
     from vsr.models.zoo import DEFAULT_MODEL
 
     if device == "cuda":
@@ -341,13 +369,22 @@ def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Pa
         raise VsrError(None, "--jobs and --ray do not mix: on Ray, each CPU or GPU slot of the cluster runs a file")
     settings = BatchSettings(model_name or DEFAULT_MODEL, None if weights is None else str(weights), scale, device,
                              chunk, tile, tile_overlap, scene_cuts, precision, codec, crf, preset)
-    found = find_jobs(input_dir, output_dir, settings.key())
+    skipped: list[tuple[Path, str]] = []
+    found = find_jobs(input_dir, output_dir, settings.key(), skipped)
+    for folder, reason in skipped:
+        click.echo(f"vsr batch: skipped {printable(folder)}: {reason}", err=True)
     if not found:
-        raise VsrError(input_dir, "holds no video files or PNG-frame folders")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    report = run_batch(found, Journal(output_dir), settings, jobs, overwrite, progress=not quiet,
-                       say=None if quiet else (lambda line: click.echo(f"vsr batch: {line}", err=True)),
-                       ray_address=ray_address)
+        raise VsrError(printable(input_dir), "holds no video files or PNG-frame folders")
+
+    def tell(outcome) -> None:  # each failure once, as it happens, --quiet or not
+        if outcome.status == "failed" or not quiet:
+            click.echo(f"vsr batch: {outcome_line(outcome)}", err=True)
+
+    with Journal.open(output_dir) as journal:  # one that cannot be written fails here, before any work
+        if journal.warning() is not None:
+            click.echo(f"vsr batch: warning: {journal.warning()}", err=True)
+        report = run_batch(found, journal, settings, jobs, overwrite, progress=not quiet, on_outcome=tell,
+                           ray_address=ray_address)
     counts = {status: report.count(status) for status in ("upscaled", "failed", "already done", "exists", "stale")}
     click.echo(f"vsr batch: {len(found)} inputs in {report.seconds:.1f} s: "
                + ", ".join(f"{count} {status}" for status, count in counts.items() if count))
@@ -357,8 +394,6 @@ def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Pa
     if counts["stale"]:
         click.echo("vsr batch: 'stale': made by this batch from another version of the source or other "
                    "settings; kept (--overwrite redoes it)", err=True)
-    for outcome in report.failed:
-        click.echo(f"vsr batch: failed: {outcome.detail}", err=True)
     if report.failed:
         raise click.exceptions.Exit(EXIT_ERROR)
 
@@ -395,6 +430,7 @@ def _require_cuda() -> None:
 
 
 def main() -> None:
+    install_stop_handlers()
     cli(prog_name="vsr")
 
 

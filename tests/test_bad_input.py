@@ -119,17 +119,27 @@ def test_existing_target_is_not_touched_without_overwrite(tmp_path, run_cli, cli
 
 
 def test_existing_frame_folder_is_replaced_only_with_overwrite(tmp_path, run_cli, clip):
-    target = make_frame_folder(tmp_path / "old_frames", frames=9)
+    target = tmp_path / "old_frames"
+    assert run_cli("run", clip, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
+    first = sorted(p.name for p in target.iterdir())
 
     assert_one_line_error(run_cli("run", clip, "-o", target, "--quiet"), "already exists")
-    assert len(list(target.iterdir())) == 9
+    assert sorted(p.name for p in target.iterdir()) == first
     assert run_cli("run", clip, "-o", target, "--model", "bicubic", "--scale", "2", "--overwrite", "--quiet").exit_code == 0
     assert len(list(target.iterdir())) == 4
     assert no_partial_files(tmp_path)
 
 
+def test_overwrite_never_replaces_a_folder_of_the_users_own_frames(tmp_path, run_cli, clip):
+    target = make_frame_folder(tmp_path / "my_frames", frames=9)  # f0.png ...: not names vsr writes
+
+    assert_one_line_error(run_cli("run", clip, "-o", target, "--model", "bicubic", "--scale", "2", "--overwrite",
+                                  "--quiet"), str(target), "did not write")
+    assert len(list(target.iterdir())) == 9
+
+
 def test_output_onto_input_is_refused(tmp_path, run_cli, clip):
-    assert_one_line_error(run_cli("run", clip, "-o", clip, "--overwrite"), "is the input")
+    assert_one_line_error(run_cli("run", clip, "-o", clip, "--overwrite"), "which this run reads")
 
 
 def test_target_in_missing_folder(tmp_path, run_cli, clip):

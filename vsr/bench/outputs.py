@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from vsr.bench.report import csv_text, json_text, to_json, write_plots
 from vsr.bench.runner import ModelResult
-from vsr.io.destination import check_destination, commit, discard, temporary_sibling
+from vsr.io.destination import FolderOutput, check_destination, commit, discard, temporary_sibling
+
+
+PLOTS_FOLDER = FolderOutput("a plots folder", re.compile(r"(psnr_y_.+|fps_vs_resolution)\.png"))
+FRAMES_FOLDER = FolderOutput("a bench frames folder (MODEL/CLIP/00000000.png)", re.compile(r"\d{8}\.png"), depth=2)
 
 
 class BenchOutputs:
@@ -17,11 +22,14 @@ class BenchOutputs:
     """
 
     def __init__(self, json_path: Path | None, csv_path: Path | None, plots_dir: Path | None,
-                 frames_dir: Path | None, overwrite: bool) -> None:
+                 frames_dir: Path | None, overwrite: bool, reads: tuple[Path | None, ...] = ()) -> None:
         self.targets = {"json": json_path, "csv": csv_path, "plots": plots_dir, "frames": frames_dir}
-        for target in self.targets.values():
+        kinds = {"json": None, "csv": None, "plots": PLOTS_FOLDER, "frames": FRAMES_FOLDER}
+        chosen = [target for target in self.targets.values() if target is not None]
+        for name, target in self.targets.items():
             if target is not None:
-                check_destination(target, overwrite)
+                others = [other for other in chosen if other is not target]
+                check_destination(target, overwrite, reads=(*reads, *others), folder=kinds[name])
         self.frames_folder = temporary_sibling(frames_dir) if frames_dir is not None else None
         self.written: list[Path] = []
 

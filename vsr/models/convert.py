@@ -42,13 +42,14 @@ def converted_weights(source: Path | None, model_name: str | None, scale: int | 
     return state
 
 
-def save_weights(state: dict[str, torch.Tensor], target: Path, overwrite: bool) -> None:
-    """Writes safetensors atomically: the target appears complete or not at all."""
+def save_weights(state: dict[str, torch.Tensor], target: Path, overwrite: bool,
+                 reads: tuple[Path | None, ...] = ()) -> None:
+    """Writes safetensors atomically: the target appears complete or not at all, and replaces no source."""
     from safetensors.torch import save_file
 
     if target.suffix != ".safetensors":
         raise VsrError(target, "the output must end in .safetensors")
-    check_destination(target, overwrite)
+    check_destination(target, overwrite, reads=reads)
     temporary = temporary_sibling(target)
     try:
         save_file({key: value.detach().clone().contiguous() for key, value in state.items()}, str(temporary))

@@ -14,8 +14,12 @@ NESTING_KEYS = ("params_ema", "params", "state_dict")
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise VsrError(path, "is a folder where a weights file should be")
+    if not path.exists():
         raise VsrError(path, "no such weights file")
+    if not path.is_file():
+        raise VsrError(path, "is not a regular file (a pipe, socket or device); give a weights file")
     if path.suffix == ".safetensors":
         state = _load_safetensors(path)
     else:
@@ -44,7 +48,7 @@ def _load_torch(path: Path) -> dict:
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - on garbage the restricted unpickler raises almost anything
-        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise VsrError(path, f"not a safetensors or PyTorch checkpoint ({reason})") from None
     if not isinstance(state, dict):
         raise VsrError(path, f"checkpoint holds a {type(state).__name__}, not a state dict")

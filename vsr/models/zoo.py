@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from vsr.errors import VsrError
@@ -159,7 +160,11 @@ def load_into(model: nn.Module, state: dict, path: Path) -> None:
     wrong = [k for k in own if own[k].shape != state[k].shape]
     if wrong:
         raise VsrError(path, f"weights do not fit the model: shape differs for {_few(wrong)}")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise VsrError(path, f"weights hold NaN or infinite values (in {_few(broken)}); the file is damaged")
     model.load_state_dict(state)
+    model.weights_file = path  # a file the run reads: no output may replace it
 
 
 def _few(keys: list[str], shown: int = 3) -> str:

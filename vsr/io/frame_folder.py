@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from vsr.errors import VsrError
+from vsr.io.memory import check_decodable, png_size
 
 FRAME_SUFFIXES = (".png",)
 
@@ -24,7 +25,13 @@ def list_frames(folder: Path) -> list[Path]:
 
 
 def read_png(path: Path) -> np.ndarray:
-    """(H, W, 3) RGB, uint8 or uint16 as stored; grey and alpha images become plain RGB."""
+    """(H, W, 3) RGB, uint8 or uint16 as stored; grey and alpha images become plain RGB.
+
+    The size in the header is checked first: a damaged or hostile header must not make OpenCV allocate
+    gigabytes (or print its own warning and give nothing).
+    """
+    width, height, depth = png_size(path)
+    check_decodable(path, width, height, 6 if depth == 16 else 3)
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise VsrError(path, "cannot be read as a PNG image")

@@ -10,6 +10,7 @@ import av
 from vsr.errors import VsrError
 from vsr.io.frame_folder import list_frames, read_png
 from vsr.io.frames import ColorInfo, StreamInfo, VideoInfo
+from vsr.io.memory import check_decodable
 
 DEFAULT_FOLDER_FPS = Fraction(25)
 
@@ -47,6 +48,10 @@ def probe_frame_folder(folder: Path, fps: Fraction = DEFAULT_FOLDER_FPS) -> Vide
 
 def open_container(path: Path) -> av.container.InputContainer:
     """av.open with the failure turned into a one-line reason."""
+    if path.is_dir():
+        raise VsrError(path, "is a folder where a video file should be")
+    if not path.is_file():
+        raise VsrError(path, "is not a regular file (a pipe, socket or device); give a video file")
     if path.stat().st_size == 0:
         raise VsrError(path, "file is empty")
     try:
@@ -61,6 +66,10 @@ def probe_video_file(path: Path) -> VideoInfo:
             kinds = sorted({s.type for s in container.streams}) or ["no"]
             raise VsrError(path, f"has no video stream (only {', '.join(kinds)} streams)")
         stream = container.streams.video[0]
+        declared = stream.codec_context
+        if declared.width and declared.height:  # before decoding a frame of that size
+            deep = declared.format is not None and max(c.bits for c in declared.format.components) > 8
+            check_decodable(path, declared.width, declared.height, 6 if deep else 3)
         first = first_decodable_frame(path, container, stream)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
         duration = stream_duration(container, stream)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vsr.errors import VsrError
 from vsr.io.frames import Frame
 from vsr.pipeline.scenes import split_at_cuts
 from vsr.pipeline.tensors import images_to_tensor, tensor_to_images
@@ -18,6 +19,21 @@ from vsr.pipeline.tiles import run_tiled, upscale_tiled
 from vsr.pipeline.windows import chunk_windows
 
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class NonFiniteOutput(VsrError):
+    """The model gave NaN or infinite pixels: damaged weights, or an overflow in half precision."""
+
+    def __init__(self) -> None:
+        super().__init__(None, "the model's output holds NaN or infinite values (damaged weights, or an overflow: "
+                               "try --precision fp32); nothing was written")
+
+
+def finite(sr: torch.Tensor) -> torch.Tensor:
+    """`sr`, once it is known to hold only finite values; a black or garbage video must not exit 0."""
+    if not torch.isfinite(sr).all():
+        raise NonFiniteOutput
+    return sr
 
 
 def uses_streaming(model: nn.Module) -> bool:
@@ -91,8 +107,8 @@ def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.de
             on_window(window.core)
         images = [frame.image for frame in window.items]
         with modes():
-            outputs = tensor_to_images(upscale_tiled(model, _model_input(model, images, device), tile, overlap),
-                                       images[0].dtype)
+            sr = finite(upscale_tiled(model, _model_input(model, images, device), tile, overlap))
+            outputs = tensor_to_images(sr, images[0].dtype)
         for frame, image in zip(window.core, outputs[window.core_start:window.core_stop]):
             yield replace(frame, image=image)
 
@@ -105,7 +121,7 @@ def _upscale_stepwise(frames: Iterable[Frame], model: nn.Module, device: torch.d
         with modes():
             lr = _model_input(model, [frame.image], device)
             sr = run_tiled(partial(_step_tile, model, states), lr, model.scale, model.size_multiple, tile, overlap)
-            image = tensor_to_images(sr, frame.image.dtype)[0]
+            image = tensor_to_images(finite(sr), frame.image.dtype)[0]
         yield replace(frame, image=image)
 
 

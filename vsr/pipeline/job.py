@@ -13,13 +13,14 @@ from torch import nn
 from tqdm import tqdm
 
 from vsr.errors import VsrError
-from vsr.io.destination import check_destination
+from vsr.io.destination import FRAME_FOLDER, check_destination, remove_stale_partials
 from vsr.io.frames import Frame
 from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
-from vsr.io.writer import EncoderSettings, open_writer
+from vsr.io.memory import check_upscalable
+from vsr.io.writer import EncoderSettings, is_video_path, open_writer
 from vsr.models.refiner import DiffusionRefiner, Sampling
-from vsr.pipeline.inference import upscale_frames, uses_streaming
+from vsr.pipeline.inference import NonFiniteOutput, upscale_frames, uses_streaming
 from vsr.pipeline.refinement import Refinement, refine_frames
 from vsr.pipeline.threads import run_threaded
 from vsr.pipeline.tiles import usable_tile_size
@@ -68,16 +69,20 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
                   tile: int = 0, tile_overlap: int = 16, scene_cuts: bool = True, precision: str = "auto",
                   compile_model: bool = False, settings: EncoderSettings = EncoderSettings(),
                   overwrite: bool = False, progress: bool = True,
-                  refinement: Refinement | None = None) -> JobReport:
+                  refinement: Refinement | None = None, strict: bool = False) -> JobReport:
     """Upscale `source` into `target`; the target appears only if the whole video was written.
 
     `tile` > 0 runs the model on overlapping tiles of that many input pixels (less memory); `scene_cuts` keeps
     temporal models from mixing frames across a cut; `refinement` runs the diffusion refiner on the model's
-    output, in the same stage.
+    output, in the same stage. `strict` makes any decoding problem an error instead of a warning, for
+    pipelines that must never ship a partial video.
     """
     _check_tiles(model, tile, tile_overlap)
     info = probe(source)
-    check_destination(target, overwrite, sources=(source,))
+    check_destination(target, overwrite, reads=(source, *files_read(model, refinement)),
+                      folder=None if is_video_path(target) else FRAME_FOLDER)
+    check_upscalable(source, info.width, info.height, model.scale, tile)
+    remove_stale_partials(target)
     model = prepare_model(model, device, compile_model)
     reader = FrameReader(info)
     writer = open_writer(target, info.width * model.scale, info.height * model.scale, info, settings)
@@ -96,10 +101,15 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
             bar.update()
         if frames == 0:
             raise VsrError(source, "no frame could be decoded")
+        if strict and reader.problems:
+            raise VsrError(source, f"{'; '.join(reader.problems)} (--strict: nothing written)")
         writer.close()
     except torch.OutOfMemoryError:
         writer.abort()
         raise VsrError(source, f"{device} ran out of memory; try a smaller --chunk or --tile") from None
+    except NonFiniteOutput as error:
+        writer.abort()
+        raise VsrError(source, error.problem) from None
     except BaseException:
         writer.abort()
         raise
@@ -108,6 +118,12 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
     notes = [f"{source}: {problem}; the output has the {frames} frames that decoded" for problem in reader.problems]
     notes += [f"{target}: {note}" for note in writer.notes]
     return JobReport(frames, time.perf_counter() - started, target, notes)
+
+
+def files_read(model: nn.Module, refinement: Refinement | None) -> list[Path]:
+    """The weight files behind the model and the refiner: no output may replace them."""
+    models = [model] + ([refinement.refiner] if refinement is not None else [])
+    return [Path(m.weights_file) for m in models if getattr(m, "weights_file", None) is not None]
 
 
 def _refined(stage, refiner: DiffusionRefiner, device: torch.device, sampling: Sampling, scene_cuts: bool,

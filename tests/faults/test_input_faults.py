@@ -150,3 +150,13 @@ def test_unreadable_input_names_the_reason(tmp_path, run_cli):
     clip = make_clip(tmp_path / "locked.mp4", frames=2, audio=False)
     clip.chmod(0)
     assert_one_line_error(run_cli("run", clip, "-o", tmp_path / "o.mp4", *FAST), str(clip))
+
+
+def test_png_with_damaged_pixel_data_is_one_line_without_libpngs_own(tmp_path):
+    folder = make_frame_folder(tmp_path / "frames", frames=2)
+    data = bytearray((folder / "f1.png").read_bytes())
+    data[60:80] = b"x" * 20  # inside the compressed pixels: the header is fine, decoding fails
+    (folder / "f1.png").write_bytes(bytes(data))
+    result = run_vsr("run", folder, "-o", tmp_path / "o.mp4", *FAST)
+    assert_one_line_error(result, "f1.png", "cannot be read")
+    assert partial_files(tmp_path) == []

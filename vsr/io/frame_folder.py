@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import threading
 from pathlib import Path
 
 import cv2
@@ -32,12 +35,38 @@ def read_png(path: Path) -> np.ndarray:
     """
     width, height, depth = png_size(path)
     check_decodable(path, width, height, 6 if depth == 16 else 3)
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    with native_stderr_silenced():  # libpng prints its own line for a damaged file; ours below says it
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise VsrError(path, "cannot be read as a PNG image")
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
     return np.ascontiguousarray(image[:, :, 2::-1])
+
+
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null while a C library that prints its own errors runs.
+
+    Python's sys.stderr is untouched; a progress bar line drawn by another thread meanwhile may be lost,
+    which is harmless, and our own messages are printed after the pipeline's threads have stopped.
+    """
+    with _stderr_lock:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all: nothing to silence
+            yield
+            return
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def write_png(path: Path, image: np.ndarray) -> None:

@@ -1,0 +1,82 @@
+"""Fault corpus, disks: a full or read-only file system, and an output folder removed mid-run, are one line
+naming the target, with nothing left behind (issue 17, items 11 and 14). The file-system cases mount a small
+tmpfs, and skip where this machine does not let the tests mount one."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from checks import assert_one_line_error, partial_files, vsr_process
+from conftest import make_clip
+
+
+def mount_tmpfs(tmp_path: Path, options: str) -> Path:
+    point = tmp_path / f"mnt-{uuid.uuid4().hex[:6]}"
+    point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("this machine does not let the tests mount a tmpfs")
+    return point
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    point = mount_tmpfs(tmp_path, "size=256k")
+    yield point
+    subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    point = mount_tmpfs(tmp_path, "size=64k,ro")
+    yield point
+    subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_clip(tmp_path / "src" / "clip.mp4", frames=24, width=96, height=64, audio=True)
+
+
+@pytest.mark.parametrize("name", ["o.mkv", "frames"])
+def test_full_disk_names_the_target_and_leaves_nothing(clip, small_disk, run_cli, name):
+    target = small_disk / name
+    lossless = ["--codec", "ffv1"] if name.endswith(".mkv") else []  # large frames: the disk fills at once
+    result = run_cli("run", clip, "-o", target, "--model", "bicubic", "--scale", "4", "--quiet", *lossless)
+    assert_one_line_error(result, str(target), "No space left on device")
+    assert ".partial-" not in result.stderr  # the user's name, not our hidden one
+    assert list(small_disk.iterdir()) == []
+
+
+def test_read_only_folder_is_refused_before_work(clip, read_only_disk, run_cli):
+    target = read_only_disk / "o.mp4"
+    assert_one_line_error(run_cli("run", clip, "-o", target, "--model", "bicubic", "--quiet"), str(target),
+                          "not writable")
+
+
+@pytest.mark.parametrize("name", ["o.mp4", "frames"])
+def test_output_folder_removed_during_the_run(tmp_path, name):
+    source = make_clip(tmp_path / "long.mp4", frames=250, width=160, height=96, audio=False)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    process = vsr_process("run", source, "-o", folder / name, "--model", "bicubic", "--scale", "4", "--quiet",
+                          *(["--preset", "veryslow"] if name.endswith(".mp4") else []))
+    deadline = time.monotonic() + 60
+    while not partial_files(folder) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    shutil.rmtree(folder)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+    assert_one_line_error(subprocess.CompletedProcess([], process.returncode, "", stderr), str(folder / name))
+    assert ".partial-" not in stderr
+    assert not folder.exists()

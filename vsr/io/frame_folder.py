@@ -69,7 +69,21 @@ def native_stderr_silenced():
             os.close(saved)
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    # Compression level 1: frame folders are intermediates, and level 3 (the default) costs twice the time.
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-        raise VsrError(path, "could not write PNG frame")
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB frame (8 or 16 bit) as a PNG file's bytes.
+
+    Compression level 1: frame folders are intermediates, and level 3 (the default) costs twice the time.
+    Encoded in memory and written by Python, because OpenCV's imwrite says only False, not why (disk full?).
+    """
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(image[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} {image.dtype} frame as PNG")
+    return data.tobytes()
+
+
+def write_png(path: Path, image: np.ndarray, names: Path | None = None) -> None:
+    """Write one frame; a failure names `names` (the output the user asked for) rather than our hidden file."""
+    try:
+        path.write_bytes(png_bytes(image))
+    except OSError as error:
+        raise VsrError(names or path, f"could not be written ({error.strerror or error})") from None

@@ -22,6 +22,7 @@ class FrameReader:
     def __init__(self, info: VideoInfo) -> None:
         self.info = info
         self.problems: list[str] = []
+        self.frames_lost = False  # whether a problem cost frames (a repaired timestamp costs none)
         self.frames_read = 0
 
     def __iter__(self) -> Iterator[Frame]:
@@ -31,6 +32,7 @@ class FrameReader:
             yield frame
         if self.frames_read < self.info.frame_count - 1:  # -1: counts estimated from the duration may round up
             self.problems.append(f"only {self.frames_read} of the {self.info.frame_count} frames announced decoded")
+            self.frames_lost = True
 
     def _folder_frames(self) -> Iterator[Frame]:
         time_base = self.info.time_base
@@ -46,19 +48,23 @@ class FrameReader:
         rgb_format = "rgb48le" if self.info.bit_depth > 8 else "rgb24"
         matrix = swscale_matrix(assumed_matrix(self.info.color, self.info.height))
         color_range = swscale_range(self.info.color.range)
-        frame_step = round(1 / (self.info.frame_rate * self.info.time_base)) or 1
-        next_pts = 0
+        timestamps = _IncreasingTimestamps(round(1 / (self.info.frame_rate * self.info.time_base)) or 1)
         to_rgb = VideoReformatter()  # one swscale context for the whole video
         with open_container(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for decoded in self._decode_tolerantly(container, stream):
-                pts = decoded.pts if decoded.pts is not None else next_pts
-                next_pts = pts + frame_step
-                rgb = to_rgb.reformat(decoded, format=rgb_format, width=self.info.width, height=self.info.height,
-                                      src_colorspace=matrix, src_color_range=color_range, threads=1)
-                image = rgb.to_ndarray()
-                yield Frame(image, pts, Fraction(stream.time_base))
+            try:
+                for decoded in self._decode_tolerantly(container, stream):
+                    pts = timestamps.next(decoded.pts)
+                    rgb = to_rgb.reformat(decoded, format=rgb_format, width=self.info.width,
+                                          height=self.info.height, src_colorspace=matrix,
+                                          src_color_range=color_range, threads=1)
+                    image = rgb.to_ndarray()
+                    yield Frame(image, pts, Fraction(stream.time_base))
+            finally:
+                if timestamps.repaired:
+                    self.problems.append(f"{timestamps.repaired} frame(s) had a missing, repeated or backward "
+                                         "timestamp; each was given the previous frame's plus one frame duration")
 
     def _decode_tolerantly(self, container, stream) -> Iterator[av.VideoFrame]:
         """Decode packet by packet, so that one corrupt packet costs its frames, not the rest of the video."""
@@ -74,5 +80,37 @@ class FrameReader:
                     bad_packets += 1
         except av.error.FFmpegError as error:
             self.problems.append(f"reading stopped early ({error.strerror})")
+            self.frames_lost = True
         if bad_packets:
             self.problems.append(f"{bad_packets} corrupt packet(s) or frame(s) met while decoding")
+            self.frames_lost = True
+
+
+class _IncreasingTimestamps:
+    """Strictly increasing frame timestamps, whatever a damaged source's packets carry.
+
+    A frame whose pts is missing, or not past the previous frame's, gets the previous one plus one frame
+    duration (`step`, in the stream's time base): encoders and muxers refuse timestamps that go backwards.
+    `repaired` counts them; missing ones only where other frames have a pts (raw H.264 has none, and is whole).
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self._last: int | None = None
+        self._missing = self._backward = self._stamped = 0
+
+    @property
+    def repaired(self) -> int:
+        return self._backward + (self._missing if self._stamped else 0)
+
+    def next(self, pts: int | None) -> int:
+        if pts is None:
+            self._missing += 1
+        elif self._last is not None and pts <= self._last:
+            self._backward += 1
+        else:
+            self._stamped += 1
+            self._last = pts
+            return pts
+        self._last = 0 if self._last is None else self._last + self.step
+        return self._last

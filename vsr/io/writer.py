@@ -5,7 +5,11 @@ Both write to a hidden sibling of the target and move it into place only when co
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -19,7 +23,7 @@ from vsr.io.colors import output_color, swscale_matrix, swscale_range
 from vsr.io.destination import commit, discard, temporary_sibling
 from vsr.io.frame_folder import write_png
 from vsr.io.frames import Frame, VideoInfo
-from vsr.io.remux import StreamCopier
+from vsr.io.remux import StreamCopier, container_codecs, holds
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts"}
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}  # every other container gets libx264
@@ -38,6 +42,12 @@ PIXEL_FORMATS = {
 DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libsvtav1": 30, "libvpx-vp9": 31}
 DEFAULT_PRESET = {"libx264": "medium", "libx265": "medium", "libsvtav1": "8",
                   "h264_nvenc": "p4", "hevc_nvenc": "p4", "av1_nvenc": "p4"}
+# The --crf each encoder takes (NVENC's constant-quality cq). FFmpeg's own limits are looser (libx264 takes any
+# crf up to 3.4e38 and clamps it to 51 without a word), so we refuse what the encoder would not honour.
+CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libsvtav1": (0, 63),
+             "h264_nvenc": (0, 51), "hevc_nvenc": (0, 51), "av1_nvenc": (0, 51)}
+LOSSLESS = {"ffv1"}  # no quality to set, no speed presets
+USER_OPTION = {"crf": "crf", "cq": "crf", "preset": "preset", "deadline": "preset"}  # encoder option: our flag
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ def container_holds(suffix: str, codec: str) -> bool:
     with tempfile.TemporaryDirectory() as folder:
         container = av.open(str(Path(folder) / f"probe{suffix}"), "w")
         try:
-            return codec_id(codec) in container.supported_codecs
+            return holds(container_codecs(container), av.Codec(codec, "w"))
         finally:
             container.close()
 
@@ -99,16 +109,140 @@ def codec_options(codec: str, crf: int | None, preset: str | None) -> dict[str, 
     return options
 
 
+def video_encoder(target: Path, name: str) -> str:
+    """The encoder's own name ('h264' -> 'libx264'); refused unless this FFmpeg has it and it encodes video."""
+    try:
+        codec = av.Codec(name, "w")
+    except (av.error.FFmpegError, ValueError):
+        raise VsrError(target, f"encoder {name} is not available in this FFmpeg build") from None
+    if codec.type != "video":
+        raise VsrError(target, f"{name} encodes {codec.type}, not video; --codec takes a video encoder "
+                               "(libx264, libx265, libsvtav1, libvpx-vp9, ffv1, ...)")
+    return codec.name
+
+
+def check_settings(target: Path, codec: str, settings: EncoderSettings) -> None:
+    """Refuse a --crf or --preset the encoder would reject or silently clamp, before anything is opened."""
+    if codec in LOSSLESS and settings.crf is not None:
+        raise VsrError(target, f"--crf does not apply to {codec}: it is lossless, so there is no quality to choose; "
+                               "leave --crf out")
+    if codec in LOSSLESS and settings.preset is not None:
+        raise VsrError(target, f"--preset does not apply to {codec}: it has no speed presets; leave --preset out")
+    if settings.crf is not None and codec in CRF_RANGE:
+        low, high = CRF_RANGE[codec]
+        if not low <= settings.crf <= high:
+            raise VsrError(target, f"--crf {settings.crf} is out of range for {codec}, which takes {low} to {high} "
+                                   "(lower is better)")
+
+
+@contextlib.contextmanager
+def ffmpeg_messages() -> Iterator[list[str]]:
+    """Collect what FFmpeg and the encoder libraries say about a failure (an encoder opening, a muxer writing).
+
+    After a failure the list holds their error lines, for one message that says it all; after a success what
+    the libraries printed is passed on to stderr, as it would have been.
+    """
+    messages: list[str] = []
+    spill = _StderrSpill()
+    logs: list = []
+    try:
+        with spill, _ffmpeg_log() as logs:
+            yield messages
+    except BaseException:
+        # The libraries' own lines first: they print them before FFmpeg's wrapper reports the failure.
+        lines = [line for line in spill.text.splitlines() if "error" in line.lower()]
+        lines += [text for severity, _, text in logs if severity <= av.logging.ERROR]
+        messages.extend(dict.fromkeys(_phrases(lines)))
+        raise
+    spill.pass_on()
+
+
+def _phrases(lines: list[str]) -> list[str]:
+    """Log lines as phrases for one line of text: a line ending in ':' takes the indented lines after it as a list
+    ('Supported sample rates: 48000, 24000, ...')."""
+    phrases: list[str] = []
+    listing = False
+    for raw in lines:
+        text = raw.strip().rstrip(".").strip()
+        if not text:
+            continue
+        if raw[:1].isspace() and phrases and (listing or phrases[-1].endswith(":")):
+            phrases[-1] += (", " if listing else " ") + text
+            listing = True
+        else:
+            phrases.append(text)
+            listing = False
+    return phrases
+
+
+@contextlib.contextmanager
+def _ffmpeg_log() -> Iterator[list]:
+    """FFmpeg's error log lines meanwhile, as (level, name, text): captured, where PyAV otherwise drops them."""
+    level, skip_repeated = av.logging.get_level(), av.logging.get_skip_repeated()
+    av.logging.set_level(av.logging.ERROR)
+    av.logging.set_skip_repeated(False)  # else a line like the previous one is held back, to show up later
+    try:
+        with av.logging.Capture() as logs:
+            yield logs
+    finally:
+        av.logging.set_level(level)
+        av.logging.set_skip_repeated(skip_repeated)
+
+
+class _StderrSpill:
+    """Meanwhile file descriptor 2 writes to a temporary file: x264, x265 and SVT-AV1 print there directly."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self._file = None
+        self._saved: int | None = None
+
+    def __enter__(self) -> _StderrSpill:
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            self._file = tempfile.TemporaryFile()
+            self._saved = os.dup(2)
+            os.dup2(self._file.fileno(), 2)
+        except (OSError, ValueError):  # no stderr, or no room for the file: leave stderr alone
+            self._restore()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+        if self._file is not None:
+            self._file.seek(0)
+            self.text = self._file.read().decode(errors="replace")
+            self._file.close()
+        self._file = self._saved = None
+
+    def pass_on(self) -> None:
+        """Print what was held back, as the libraries would have."""
+        if self.text:
+            try:
+                os.write(2, self.text.encode())
+            except OSError:
+                pass
+
+
 class VideoFileWriter:
-    """Encodes RGB frames at the pts they came with; copies the source's audio and subtitles beside them."""
+    """Encodes RGB frames at the pts they came with; copies the source's audio and subtitles beside them.
+
+    The encoder is opened here, with the real size, pixel format and options, so that settings it refuses end
+    the run before any frame is decoded.
+    """
 
     def __init__(self, target: Path, width: int, height: int, source: VideoInfo, settings: EncoderSettings) -> None:
         self.target = target
         self.temporary = temporary_sibling(target)
         self.notes: list[str] = []
-        codec = settings.codec or DEFAULT_CODEC.get(target.suffix.lower(), "libx264")
-        if codec not in av.codecs_available:
-            raise VsrError(target, f"encoder {codec} is not available in this FFmpeg build")
+        codec = video_encoder(target, settings.codec or DEFAULT_CODEC.get(target.suffix.lower(), "libx264"))
+        check_settings(target, codec, settings)
         deep = source.bit_depth > 8
         self._pix_fmt = encoder_pixel_format(codec, deep)
         self._rgb_format = "rgb48le" if deep else "rgb24"
@@ -124,21 +258,26 @@ class VideoFileWriter:
         self._copier: StreamCopier | None = None
         try:
             self._container = av.open(str(self.temporary), "w")
-        except OSError as error:
-            raise VsrError(target, f"cannot be written ({error.strerror or error})") from None
+        except (OSError, av.error.FFmpegError, ValueError) as error:
+            raise VsrError(target, f"cannot be written ({self._problem(error)})") from None
         try:
             self._stream = self._add_video_stream(codec, width, height, source, settings)
-            self._copier = None if source.is_frame_folder else StreamCopier(Path(source.path), self._container)
-        except (av.error.FFmpegError, ValueError) as error:
+            self._open_encoder(codec, settings)
+            self._copier = None if source.is_frame_folder else self._copy_streams(Path(source.path))
+            self._write_header()
+        except BaseException:
             self.abort()
-            raise VsrError(target, f"cannot set up encoder {codec}: {error}") from None
+            raise
         if self._copier:
             self.notes.extend(self._copier.notes)
 
     def _add_video_stream(self, codec: str, width: int, height: int, source: VideoInfo, settings: EncoderSettings):
-        if codec_id(codec) not in self._container.supported_codecs:
-            raise ValueError(f"{self.target.suffix} files cannot hold {codec}")
-        stream = self._container.add_stream(codec, rate=source.frame_rate)
+        if not holds(container_codecs(self._container), av.Codec(codec, "w")):
+            raise VsrError(self.target, f"{self.target.suffix} files cannot hold {codec}")
+        try:
+            stream = self._container.add_stream(codec, rate=source.frame_rate)
+        except (av.error.FFmpegError, ValueError, TypeError) as error:
+            raise VsrError(self.target, f"cannot set up encoder {codec}: {self._problem(error)}") from None
         stream.width, stream.height, stream.pix_fmt = width, height, self._pix_fmt
         # The source's time base, not 1/fps: variable frame rate timestamps must not be rounded.
         stream.time_base = source.time_base
@@ -154,6 +293,46 @@ class VideoFileWriter:
             stream.set_display_rotation(source.rotation)
         return stream
 
+    def _open_encoder(self, codec: str, settings: EncoderSettings) -> None:
+        """Open the encoder now; the container copies its parameters (and extradata) when it writes the header."""
+        context = self._stream.codec_context
+        asked = codec_options(codec, settings.crf, settings.preset)
+        try:
+            with ffmpeg_messages() as messages:
+                context.open()
+        except av.error.FFmpegError as error:
+            said = "; ".join(messages) or self._problem(error)
+            raise VsrError(self.target, f"encoder {codec} cannot open for {context.width}x{context.height} "
+                                        f"{self._pix_fmt} video{_described(asked)}: {said}") from None
+        unused = [name for name in USER_OPTION if name in (context.options or {})]
+        if unused:  # FFmpeg leaves options an encoder does not know unused, and says nothing
+            raise VsrError(self.target, f"encoder {codec} does not take --{USER_OPTION[unused[0]]}; leave it out")
+
+    def _copy_streams(self, source: Path) -> StreamCopier:
+        """The source's audio and subtitles, beside the video; an audio encoder the container needs opens now."""
+        messages: list[str] = []
+        try:
+            with ffmpeg_messages() as messages:
+                return StreamCopier(source, self._container)
+        except (av.error.FFmpegError, ValueError) as error:
+            said = f" ({'; '.join(messages)})" if messages else ""
+            raise VsrError(self.target, f"{self._problem(error)}{said}") from None
+
+    def _write_header(self) -> None:
+        """Write the container's header now (the file appears), so that the muxer refuses a stream before decoding.
+
+        PyAV would write it at the first packet, copying each stream's parameters from its opened encoder then:
+        those are final once the encoder is open, as the ffmpeg command line relies on too.
+        """
+        try:
+            with ffmpeg_messages() as messages:
+                self._container.start_encoding()
+        except (OSError, av.error.FFmpegError) as error:
+            if messages:
+                raise VsrError(self.target, f"the {self._container.format.name} muxer refused the streams: "
+                                            f"{'; '.join(messages)}") from None
+            raise VsrError(self.target, f"could not be written ({self._problem(error)})") from None
+
     def write(self, frame: Frame) -> None:
         # A view, not a copy: the converter below reads it at once into a new frame.
         picture = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(frame.image), format=self._rgb_format)
@@ -164,8 +343,8 @@ class VideoFileWriter:
         picture.color_primaries, picture.color_trc = self.color.primaries, self.color.transfer
         try:
             self._mux_video(self._stream.encode(picture))
-        except OSError as error:  # PyAV's errors are OSErrors too: disk full, encoder failure
-            raise VsrError(self.target, f"could not be written ({error.strerror or error})") from None
+        except (OSError, av.error.FFmpegError) as error:  # disk full, folder gone, encoder failure
+            raise VsrError(self.target, f"could not be written ({self._problem(error)})") from None
 
     def _mux_video(self, packets) -> None:
         for packet in packets:
@@ -175,17 +354,23 @@ class VideoFileWriter:
 
     def close(self) -> None:
         """Finish the file and move it into place."""
+        messages: list[str] = []
         try:
             self._mux_video(self._stream.encode(None))
             if self._copier:
                 self._copier.copy_until(None)
-            self._container.close()
-        except OSError as error:
+            with ffmpeg_messages() as messages:  # the trailer: MP4 writes its index and sample descriptions now
+                self._container.close()
+        except (OSError, av.error.FFmpegError) as error:
             self.abort()
-            raise VsrError(self.target, f"could not be written ({error.strerror or error})") from None
+            said = f"{self._problem(error)}: {'; '.join(messages)}" if messages else self._problem(error)
+            raise VsrError(self.target, f"could not be written ({said})") from None
         except BaseException:
             self.abort()
             raise
+        if self._copier and self._copier.dropped:
+            self.notes.append(f"{self._copier.dropped} audio/subtitle packet(s) of {self._copier.source} dropped: "
+                              "their timestamps repeated or went backwards (a damaged source)")
         commit(self.temporary, self.target)
 
     def abort(self) -> None:
@@ -194,14 +379,20 @@ class VideoFileWriter:
             self._copier.close()
         try:
             self._container.close()
-        except (av.error.FFmpegError, ValueError):
+        except (OSError, av.error.FFmpegError, ValueError):
             pass
         discard(self.temporary)
 
+    def _problem(self, error: BaseException) -> str:
+        """FFmpeg's or the OS's words for a failure, whole, naming the target: the hidden partial is ours alone."""
+        text = getattr(error, "strerror", None) or str(error)
+        return text.replace(str(self.temporary), str(self.target))
 
-def codec_id(encoder: str) -> str:
-    """The format name a container lists for an encoder ('libx264' -> 'h264')."""
-    return av.codec.Codec(encoder, "w").canonical_name
+
+def _described(options: dict[str, str]) -> str:
+    """' with crf 18, preset medium': the quality and speed settings an encoder was opened with, named as ours."""
+    shown = [f"{USER_OPTION[name]} {value}" for name, value in options.items() if name in USER_OPTION]
+    return f" with {', '.join(shown)}" if shown else ""
 
 
 class FrameFolderWriter:
@@ -219,7 +410,7 @@ class FrameFolderWriter:
         self._count = 0
 
     def write(self, frame: Frame) -> None:
-        write_png(self.temporary / f"frame_{self._count:06d}.png", frame.image)
+        write_png(self.temporary / f"frame_{self._count:06d}.png", frame.image, names=self.target)
         self._count += 1
 
     def close(self) -> None:

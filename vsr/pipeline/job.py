@@ -115,7 +115,9 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
         raise
     finally:
         bar.close()
-    notes = [f"{source}: {problem}; the output has the {frames} frames that decoded" for problem in reader.problems]
+    notes = [f"{source}: {problem}" for problem in reader.problems]
+    if reader.frames_lost:
+        notes.append(f"{source}: the output has the {frames} frames that decoded")
     notes += [f"{target}: {note}" for note in writer.notes]
     return JobReport(frames, time.perf_counter() - started, target, notes)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import resource
 import shutil
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -129,6 +130,56 @@ def test_outputs_play_with_every_frame_and_the_audio(tmp_path, run_cli, suffix, 
     assert spans["audio"][1] - spans["audio"][0] == pytest.approx(7 / 25, abs=0.1)
     if suffix == ".ts":
         assert "re-encoded" not in result.stderr  # TS holds AAC: it is carried as it is
+
+
+def decode_errors(path: Path) -> str:
+    """What `ffmpeg -v error -i PATH -f null -` prints: nothing for a file that decodes cleanly."""
+    done = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
+                          capture_output=True, text=True, check=False)
+    return done.stdout + done.stderr + ("" if done.returncode == 0 else f"exit status {done.returncode}")
+
+
+@pytest.mark.parametrize("audio", [True, False])
+def test_avi_output_has_one_frame_slot_per_frame(tmp_path, run_cli, audio):
+    """AVI times frames by their place in the file, one slot of 1/fps each: the MP4 source's fine time base
+    (1/12800) must not reach it, or the muxer pads every frame with empty ones (168 for these 7)."""
+    source = make_clip(tmp_path / "in.mp4", frames=7, fps=25, audio=audio)
+    target = tmp_path / "out.avi"
+
+    result = run_cli("run", source, "-o", target, *FAST)
+
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr  # evenly spaced frames: nothing lost, nothing to say
+    counted = ffprobe(target, "-count_frames", "-count_packets", "-show_streams")
+    video = stream_of(counted, "video")
+    assert (video["codec_name"], video["width"], video["height"]) == ("h264", 96, 64)
+    assert (video["nb_frames"], video["nb_read_packets"], video["nb_read_frames"]) == ("7", "7", "7")
+    assert video["avg_frame_rate"] == "25/1"
+    # AVI stores no presentation times (ffprobe shows N/A for them): a frame's time is its slot, the packet's dts.
+    packets = ffprobe(target, "-select_streams", "v:0", "-show_entries", "packet=dts_time")["packets"]
+    assert [float(p["dts_time"]) for p in packets] == pytest.approx([i / 25 for i in range(7)], abs=1e-6)
+    assert decode_errors(target) == ""
+    kinds = [s["codec_type"] for s in counted["streams"]]
+    if audio:
+        sound = stream_of(counted, "audio")
+        assert sound["codec_name"] == "aac" and int(sound["nb_read_frames"]) > 0
+        assert float(sound["duration"]) == pytest.approx(7 / 25, abs=0.15)
+    else:
+        assert kinds == ["video"]
+
+
+def test_avi_output_of_unevenly_spaced_frames_says_their_timing_is_lost(tmp_path, run_cli):
+    source = make_clip(tmp_path / "vfr.mkv", pts=[0, 40, 90, 100, 180, 200, 333], time_base=Fraction(1, 1000))
+    target = tmp_path / "out.avi"
+
+    result = run_cli("run", source, "-o", target, *FAST)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("variable frame timing does not survive in .avi files") == 1
+    assert "4 of 7 moved to the nearest free slot" in result.stderr  # 90, 100, 180 and 333 ms are off the 1/25 s grid
+    counted = ffprobe(target, "-count_frames", "-show_streams")
+    assert stream_of(counted, "video")["nb_read_frames"] == "7"
+    assert decode_errors(target) == ""
 
 
 def test_ts_refuses_a_codec_it_cannot_hold(tmp_path, run_cli, no_decoding):

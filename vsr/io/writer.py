@@ -46,6 +46,12 @@ DEFAULT_PRESET = {"libx264": "medium", "libx265": "medium", "libsvtav1": "8",
 # crf up to 3.4e38 and clamps it to 51 without a word), so we refuse what the encoder would not honour.
 CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libsvtav1": (0, 63),
              "h264_nvenc": (0, 51), "hevc_nvenc": (0, 51), "av1_nvenc": (0, 51)}
+# Muxers that time a video frame by its place in the file, one slot of 1/fps each, and store no timestamps:
+# a gap between two packets' dts is filled with empty packets (so a fine time base pads each frame with hundreds).
+# FFmpeg's format flags cannot tell these apart: AVI has neither AVFMT_NOTIMESTAMPS nor AVFMT_VARIABLE_FPS, and
+# neither has the MP4 family's ipod muxer (.m4v), which stores every frame's time. The ffmpeg command line names
+# the muxer too (fftools: `!strcmp(format->name, "avi")`), so this goes by the muxer's name, never the suffix.
+FRAME_SLOT_MUXERS = frozenset({"avi"})
 LOSSLESS = {"ffv1"}  # no quality to set, no speed presets
 USER_OPTION = {"crf": "crf", "cq": "crf", "preset": "preset", "deadline": "preset"}  # encoder option: our flag
 
@@ -233,6 +239,8 @@ class _StderrSpill:
 class VideoFileWriter:
     """Encodes RGB frames at the pts they came with; copies the source's audio and subtitles beside them.
 
+    A container that times frames by their place alone (AVI) gets them at their slots of 1/fps instead.
+
     The encoder is opened here, with the real size, pixel format and options, so that settings it refuses end
     the run before any frame is decoded.
     """
@@ -260,6 +268,8 @@ class VideoFileWriter:
             self._container = av.open(str(self.temporary), "w")
         except (OSError, av.error.FFmpegError, ValueError) as error:
             raise VsrError(target, f"cannot be written ({self._problem(error)})") from None
+        # A container of frame slots (AVI) gets pts in 1/fps: each frame's slot, counted from the first frame.
+        self._slots = _FrameSlots(source.frame_rate) if self._container.format.name in FRAME_SLOT_MUXERS else None
         try:
             self._stream = self._add_video_stream(codec, width, height, source, settings)
             self._open_encoder(codec, settings)
@@ -279,9 +289,11 @@ class VideoFileWriter:
         except (av.error.FFmpegError, ValueError, TypeError) as error:
             raise VsrError(self.target, f"cannot set up encoder {codec}: {self._problem(error)}") from None
         stream.width, stream.height, stream.pix_fmt = width, height, self._pix_fmt
-        # The source's time base, not 1/fps: variable frame rate timestamps must not be rounded.
-        stream.time_base = source.time_base
-        stream.codec_context.time_base = source.time_base
+        # The source's time base, not 1/fps: variable frame rate timestamps must not be rounded. A container of
+        # frame slots has no other timing than 1/fps.
+        time_base = self._slots.time_base if self._slots else source.time_base
+        stream.time_base = time_base
+        stream.codec_context.time_base = time_base
         stream.codec_context.options = codec_options(codec, settings.crf, settings.preset)
         # Frame threads, as the ffmpeg CLI uses: with PyAV's default (slices) each encode() call waits for the
         # whole frame, and the conversions in this thread cannot overlap the encoder.
@@ -338,7 +350,10 @@ class VideoFileWriter:
         picture = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(frame.image), format=self._rgb_format)
         picture = self._to_yuv.reformat(picture, format=self._pix_fmt, dst_colorspace=self._matrix,
                                         dst_color_range=self._range, threads=1)
-        picture.pts, picture.time_base = frame.pts, frame.time_base
+        if self._slots:
+            picture.pts, picture.time_base = self._slots.place(frame), self._slots.time_base
+        else:
+            picture.pts, picture.time_base = frame.pts, frame.time_base
         picture.colorspace, picture.color_range = self.color.matrix, self.color.range
         picture.color_primaries, picture.color_trc = self.color.primaries, self.color.transfer
         try:
@@ -349,7 +364,9 @@ class VideoFileWriter:
     def _mux_video(self, packets) -> None:
         for packet in packets:
             if self._copier and packet.dts is not None:
-                self._copier.copy_until(float(packet.dts * packet.time_base))
+                seconds = packet.dts * packet.time_base
+                # In slots the time counts from the first frame; the source's audio keeps the source's clock.
+                self._copier.copy_until(float(seconds + self._slots.origin if self._slots else seconds))
             self._container.mux(packet)
 
     def close(self) -> None:
@@ -368,6 +385,8 @@ class VideoFileWriter:
         except BaseException:
             self.abort()
             raise
+        if self._slots and self._slots.moved:
+            self.notes.append(self._slots.note(self.target.suffix.lower()))
         if self._copier and self._copier.dropped:
             self.notes.append(f"{self._copier.dropped} audio/subtitle packet(s) of {self._copier.source} dropped: "
                               "their timestamps repeated or went backwards (a damaged source)")
@@ -387,6 +406,46 @@ class VideoFileWriter:
         """FFmpeg's or the OS's words for a failure, whole, naming the target: the hidden partial is ours alone."""
         text = getattr(error, "strerror", None) or str(error)
         return text.replace(str(self.temporary), str(self.target))
+
+
+class _FrameSlots:
+    """Frame times for a container that gives every frame one slot of 1/fps (AVI), as pts in that time base.
+
+    A frame goes to the slot nearest its time from the first frame, and always after the one before: evenly
+    spaced frames keep their times; others are moved, counted in `moved`. Evenly spaced means to within the
+    source's own rounding (one tick of its time base: Matroska's 1 ms cannot hold 1/29.97 s exactly) and 1% of
+    a slot (for a frame rate that is an average of rounded times).
+    """
+
+    TOLERANCE = Fraction(1, 100)  # of a slot
+
+    def __init__(self, frame_rate: Fraction) -> None:
+        self.frame_rate = Fraction(frame_rate)
+        self.time_base = 1 / self.frame_rate
+        self.origin = Fraction(0)  # the first frame's time in the source, in seconds
+        self.moved = 0
+        self.frames = 0
+        self._last: int | None = None
+
+    def place(self, frame: Frame) -> int:
+        time = Fraction(frame.pts) * Fraction(frame.time_base)
+        if self._last is None:
+            self.origin = time
+        exact = (time - self.origin) * self.frame_rate
+        slot = round(exact)
+        if self._last is not None:
+            slot = max(slot, self._last + 1)
+        if abs(slot - exact) > self.TOLERANCE + Fraction(frame.time_base) * self.frame_rate:
+            self.moved += 1
+        self._last = slot
+        self.frames += 1
+        return slot
+
+    def note(self, container: str) -> str:
+        rate = f"{float(self.frame_rate):.6g}"
+        return (f"variable frame timing does not survive in {container} files, which give every frame an equal slot "
+                f"of 1/{rate} s: the source's frames are not evenly spaced, so {self.moved} of {self.frames} "
+                "moved to the nearest free slot; write .mkv or .mp4 to keep their times")
 
 
 def _described(options: dict[str, str]) -> str:

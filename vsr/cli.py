@@ -10,7 +10,7 @@ import click
 
 from vsr import __version__
 from vsr.errors import VsrError
-from vsr.signals import exit_status, hold_signals, install_stop_handlers, signal_name
+from vsr.signals import exit_status, install_stop_handlers, signal_name
 
 EXIT_ERROR = 1
 
@@ -22,11 +22,9 @@ class FriendlyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except VsrError as error:
-            hold_signals()
             _say(f"vsr: error: {error}")
             ctx.exit(EXIT_ERROR)
-        except KeyboardInterrupt as interrupt:
-            hold_signals()
+        except KeyboardInterrupt as interrupt:  # the stop handler already holds off further signals
             how = "interrupted" if exit_status(interrupt) == 130 else f"stopped by {signal_name(interrupt)}"
             _say(f"vsr: {how}; {getattr(interrupt, 'outcome', 'nothing was written to the output')}")
             ctx.exit(exit_status(interrupt))

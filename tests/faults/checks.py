@@ -28,10 +28,17 @@ def partial_files(folder: Path) -> list[Path]:
 
 
 def vsr_process(*args, **popen) -> subprocess.Popen:
-    """`vsr ARGS` in a fresh process, as a user's shell starts it: SIGINT at its default, output captured."""
+    """`vsr ARGS` in a fresh process, as a user's shell starts it: stop signals at their defaults, output captured.
+
+    (A background shell job ignores SIGINT, and children inherit ignored signals.)
+    """
     return subprocess.Popen([sys.executable, "-m", "vsr", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals, **popen)
+
+
+def _default_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def run_vsr(*args, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:

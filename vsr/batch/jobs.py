@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from vsr.batch.journal import Entry
 from vsr.errors import VsrError
-from vsr.io.destination import discard
-from vsr.io.sources import find_sources
+from vsr.io.destination import remove_stale_partials
+from vsr.io.sources import find_sources, printable
 
 
 @dataclass(frozen=True)
@@ -20,16 +21,24 @@ class Job:
     fingerprint: str
 
 
-def find_jobs(input_dir: Path, output_dir: Path, settings_key: str) -> list[Job]:
-    """Every video file and PNG-frame folder under `input_dir`, mirrored under `output_dir`."""
+def find_jobs(input_dir: Path, output_dir: Path, settings_key: str,
+              skipped: list[tuple[Path, str]] | None = None) -> list[Job]:
+    """Every video file and PNG-frame folder under `input_dir`, mirrored under `output_dir`.
+
+    Folders not searched (symbolic links to folders, unreadable ones) go into `skipped` with the reason.
+    """
     if not input_dir.is_dir():
-        raise VsrError(input_dir, "is not a folder")
+        raise VsrError(printable(input_dir), "is not a folder")
     if output_dir.resolve() == input_dir.resolve() or input_dir.resolve() in output_dir.resolve().parents:
-        raise VsrError(output_dir, f"is inside the input folder {input_dir}; choose a folder outside it")
+        raise VsrError(printable(output_dir),
+                       f"is inside the input folder {printable(input_dir)}; choose a folder outside it")
     jobs = []
-    for source in find_sources(input_dir, recursive=True):
-        relative = source.relative_to(input_dir)
-        jobs.append(Job(source, output_dir / relative, relative.as_posix(), fingerprint(source, settings_key)))
+    try:
+        for source in find_sources(input_dir, recursive=True, skipped=skipped):
+            relative = source.relative_to(input_dir)
+            jobs.append(Job(source, output_dir / relative, relative.as_posix(), fingerprint(source, settings_key)))
+    except OSError as error:  # the input folder itself, or a file that vanished while it was searched
+        raise VsrError(printable(error.filename or input_dir), f"cannot be read ({error.strerror or error})") from None
     return jobs
 
 
@@ -39,7 +48,8 @@ def fingerprint(source: Path, settings_key: str) -> str:
     digest = hashlib.sha256(settings_key.encode())
     for path in files:
         stat = path.stat()
-        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        # fsencode: a name that is not valid UTF-8 holds surrogates, which str.encode() refuses.
+        digest.update(os.fsencode(path.name) + f":{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()[:16]
 
 
@@ -60,8 +70,9 @@ def plan(job: Job, previous: Entry | None, overwrite: bool) -> str:
 
 
 def remove_partial_outputs(job: Job) -> None:
-    """Delete what a killed run of this job left: the writer's hidden `.NAME.partial-XXXXXXXX` siblings."""
-    folder = job.target.parent
-    if folder.is_dir():
-        for leftover in folder.glob(f".{job.target.stem}.partial-*"):
-            discard(leftover)
+    """Delete the hidden partial outputs of this job that no running process writes: a killed run's or worker's.
+
+    A partial's name carries its writer's pid, so one that another worker is writing right now (`NAME.mkv`
+    beside `NAME.mp4`, say) is kept.
+    """
+    remove_stale_partials(job.target)

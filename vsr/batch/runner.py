@@ -1,17 +1,15 @@
 """Running a batch: each job through the same `upscale_video` as `vsr run`, in one process or several.
 
 A failing file is recorded and the batch goes on. With `workers` > 1 each worker process builds the model
-once and gets its share of the CPU threads; jobs are handed out one at a time as workers free up.
+once and gets its share of the CPU threads; jobs are handed out one at a time as workers free up (see
+workers.py).
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 
 import torch
 from tqdm import tqdm
@@ -19,6 +17,8 @@ from tqdm import tqdm
 from vsr.batch.jobs import Job, plan, remove_partial_outputs
 from vsr.batch.journal import Entry, Journal
 from vsr.errors import VsrError
+from vsr.io.frame_folder import list_frames
+from vsr.io.sources import is_utf8, printable
 from vsr.io.writer import EncoderSettings
 
 
@@ -66,8 +66,12 @@ class BatchReport:
 
 def run_batch(jobs: list[Job], journal: Journal, settings: BatchSettings, workers: int = 1,
               overwrite: bool = False, progress: bool = True,
-              say: Callable[[str], None] | None = None, ray_address: str | None = None) -> BatchReport:
-    """Run what is not done yet; return every job's outcome. `ray_address` runs the jobs as Ray tasks."""
+              on_outcome: Callable[[Outcome], None] | None = None, ray_address: str | None = None) -> BatchReport:
+    """Run what is not done yet; return every job's outcome. `ray_address` runs the jobs as Ray tasks.
+
+    Each outcome is journaled and passed to `on_outcome` as it comes. On Ctrl-C, SIGTERM or SIGHUP the
+    KeyboardInterrupt goes on up with an `outcome` attribute saying how many finished files were kept.
+    """
     started = time.perf_counter()
     previous = journal.latest()
     report = BatchReport()
@@ -80,43 +84,60 @@ def run_batch(jobs: list[Job], journal: Journal, settings: BatchSettings, worker
         else:
             report.outcomes.append(Outcome(job, decision))
     bar = tqdm(total=len(todo), unit="file", desc="batch", disable=not progress or None, dynamic_ncols=True)
+
+    def finished(outcome: Outcome) -> None:
+        _record(journal, outcome)
+        report.outcomes.append(outcome)
+        bar.update()
+        if on_outcome is not None:
+            on_outcome(outcome)
+
     try:
-        for outcome in _run_jobs(todo, journal, settings, workers, overwrite, progress and workers == 1,
-                                 ray_address):
-            report.outcomes.append(outcome)
-            bar.update()
-            if say is not None:
-                say(f"{outcome.status}: {outcome.job.key}" + (f" ({outcome.detail})" if outcome.detail else ""))
+        _run_jobs(todo, finished, settings, workers, overwrite, progress and workers == 1, ray_address)
+    except KeyboardInterrupt as interrupt:
+        interrupt.outcome = stopped_outcome(report.count("upscaled"))
+        raise
     finally:
         bar.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _run_jobs(todo: list[Job], journal: Journal, settings: BatchSettings, workers: int, overwrite: bool,
-              file_progress: bool, ray_address: str | None) -> Iterator[Outcome]:
+def stopped_outcome(kept: int) -> str:
+    """What a stopped batch leaves, for the `vsr: interrupted; ...` line."""
+    if kept == 0:
+        return "no file had finished; the files in progress were not written"
+    return f"{kept} finished file{'' if kept == 1 else 's'} kept and journaled; the files in progress were not written"
+
+
+def outcome_line(outcome: Outcome) -> str:
+    """One line per file: 'failed: PATH: why', 'upscaled: a/b.mp4 (120 frames, 3.1 s)'; safe to print."""
+    if outcome.status == "failed":
+        return f"failed: {printable(outcome.detail)}"
+    return f"{outcome.status}: {printable(outcome.job.key)}" + (f" ({outcome.detail})" if outcome.detail else "")
+
+
+def _run_jobs(todo: list[Job], finished: Callable[[Outcome], None], settings: BatchSettings, workers: int,
+              overwrite: bool, file_progress: bool, ray_address: str | None) -> None:
     model = build_model_for(settings)  # here too with workers: a bad --model fails once, with its own message
     if ray_address is not None and todo:
         from vsr.batch.ray_jobs import run_on_ray
 
         for outcome in run_on_ray(todo, settings, ray_address, overwrite):
-            _record(journal, outcome)
-            yield outcome
+            finished(outcome)
         return
     if workers <= 1 or len(todo) <= 1:
         for job in todo:
-            outcome = run_job(model, job, settings, overwrite, file_progress)
-            _record(journal, outcome)
-            yield outcome
+            try:
+                outcome = run_job(model, job, settings, overwrite, file_progress)
+            except KeyboardInterrupt:
+                remove_partial_outputs(job)  # the writer deletes its partial; this in case a stop cut that short
+                raise
+            finished(outcome)
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                             initargs=(settings, threads)) as pool:
-        futures = [pool.submit(_worker_job, job, settings, overwrite) for job in todo]
-        for future in as_completed(futures):
-            outcome = future.result()
-            _record(journal, outcome)
-            yield outcome
+    from vsr.batch.workers import WorkerPool  # it imports this module
+
+    WorkerPool(workers, settings, overwrite).run(todo, finished)
 
 
 def _record(journal: Journal, outcome: Outcome) -> None:
@@ -135,28 +156,32 @@ def run_job(model: torch.nn.Module, job: Job, settings: BatchSettings, overwrite
     """One file; any error becomes a failed outcome naming it, so the batch goes on."""
     from vsr.pipeline.job import pick_device, upscale_video
 
-    job.target.parent.mkdir(parents=True, exist_ok=True)
     try:
+        problem = name_problem(job)
+        if problem is not None:
+            return Outcome(job, "failed", f"{printable(job.source)}: {problem}")
+        job.target.parent.mkdir(parents=True, exist_ok=True)
         report = upscale_video(job.source, job.target, model, pick_device(settings.device), chunk=settings.chunk,
                                tile=settings.tile, tile_overlap=settings.tile_overlap,
                                scene_cuts=settings.scene_cuts, precision=settings.precision,
                                settings=EncoderSettings(settings.codec, settings.crf, settings.preset),
                                overwrite=overwrite, progress=progress)
     except VsrError as error:
-        return Outcome(job, "failed", str(error))
+        return Outcome(job, "failed", printable(error))
     except Exception as error:  # noqa: BLE001 - a bug or a codec crash on one file must not stop the others
-        return Outcome(job, "failed", f"{job.source}: {type(error).__name__}: {error}")
+        return Outcome(job, "failed", printable(f"{job.source}: {type(error).__name__}: {error}"))
     return Outcome(job, "upscaled", f"{report.frames} frames, {report.seconds:.1f} s")
 
 
-_worker_model: torch.nn.Module | None = None
+def name_problem(job: Job) -> str | None:
+    """Why a frame folder job cannot run because of its names, or None.
 
-
-def _start_worker(settings: BatchSettings, threads: int) -> None:
-    global _worker_model
-    torch.set_num_threads(threads)
-    _worker_model = build_model_for(settings)
-
-
-def _worker_job(job: Job, settings: BatchSettings, overwrite: bool) -> Outcome:
-    return run_job(_worker_model, job, settings, overwrite, progress=False)
+    PyAV takes any file name, but OpenCV, which reads and writes the PNG frames, crashes the whole process
+    (a segmentation fault) on a name that is not valid UTF-8; such a job fails here instead, on its own.
+    """
+    if not job.source.is_dir():
+        return None
+    paths = [job.source, job.target, *list_frames(job.source)]
+    if all(is_utf8(path) for path in paths):
+        return None
+    return "a name in this frame folder's path is not valid UTF-8, which the PNG reader (OpenCV) cannot open; rename it"

@@ -85,12 +85,16 @@ def upscale_video(source: Path, target: Path, model: nn.Module, device: torch.de
     remove_stale_partials(target)
     model = prepare_model(model, device, compile_model)
     reader = FrameReader(info)
-    writer = open_writer(target, info.width * model.scale, info.height * model.scale, info, settings)
     started = time.perf_counter()
     frames = 0
     bar = tqdm(total=info.frame_count or None, unit="frame", desc=source.name, disable=not progress or None,
                dynamic_ncols=True, leave=False)
     try:
+        writer = open_writer(target, info.width * model.scale, info.height * model.scale, info, settings)
+    except BaseException:  # the writer removed its own partial; a signal now must not leave the bar drawn
+        bar.close()
+        raise
+    try:  # at once: from here on, whatever stops the run removes the partial
         stage = partial(upscale_frames, model=model, device=device, chunk=chunk, tile=tile, tile_overlap=tile_overlap,
                         scene_cuts=scene_cuts, precision=precision)
         if refinement is not None:

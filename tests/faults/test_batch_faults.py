@@ -294,3 +294,17 @@ def test_each_failure_is_printed_once(tmp_path, run_cli, quiet):
                      *(["--quiet"] if quiet else []))
     assert result.exit_code == 1
     assert len([line for line in result.stderr.splitlines() if "bad.mp4" in line]) == 1, result.stderr
+
+
+def test_an_output_folder_around_the_input_that_would_map_onto_an_input_is_refused(tmp_path, run_cli):
+    from conftest import make_clip
+
+    input_dir = tmp_path / "proj" / "in"
+    make_clip(input_dir / "a.mp4", frames=2, audio=False)
+    make_clip(input_dir / "in" / "a.mp4", frames=2, audio=False)  # its output would be proj/in/a.mp4
+    before = (input_dir / "a.mp4").read_bytes()
+    result = run_cli("batch", input_dir, tmp_path / "proj", "--model", "bicubic", "--scale", "2", "--overwrite",
+                     "--quiet")
+    assert result.exit_code == 1 and "would replace or fill an input" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (input_dir / "a.mp4").read_bytes() == before

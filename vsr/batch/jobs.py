@@ -39,7 +39,21 @@ def find_jobs(input_dir: Path, output_dir: Path, settings_key: str,
             jobs.append(Job(source, output_dir / relative, relative.as_posix(), fingerprint(source, settings_key)))
     except OSError as error:  # the input folder itself, or a file that vanished while it was searched
         raise VsrError(printable(error.filename or input_dir), f"cannot be read ({error.strerror or error})") from None
+    _refuse_targets_over_sources(jobs)
     return jobs
+
+
+def _refuse_targets_over_sources(jobs: list[Job]) -> None:
+    """An output folder around the input folder could map one file's output onto another input (IN=proj/in,
+    OUT=proj: proj/in/in/a.mp4 -> proj/in/a.mp4): refuse any target that is, holds or lies inside a source."""
+    sources = {job.source.resolve() for job in jobs}
+    around_sources = {parent for source in sources for parent in source.parents}
+    for job in jobs:
+        target = job.target.resolve()
+        if target in sources or target in around_sources or any(p in sources for p in target.parents):
+            raise VsrError(printable(job.target), f"would replace or fill an input of this batch (the output of "
+                                                  f"{printable(job.source)}); choose an output folder outside the "
+                                                  "input folder's tree")
 
 
 def fingerprint(source: Path, settings_key: str) -> str:

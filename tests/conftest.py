@@ -79,6 +79,14 @@ def make_frame_folder(folder: Path, frames: int = 5, width: int = 40, height: in
     return folder
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """OpenVINO exports go to a folder of this test session's, not the user's ~/.cache/vsr."""
+    import os
+
+    os.environ["VSR_CACHE_DIR"] = str(tmp_path_factory.mktemp("vsr-cache"))
+
+
 @pytest.fixture
 def run_cli():
     """Invoke `vsr ...` in-process; returns click's Result (exit_code, output, stderr)."""

@@ -44,6 +44,27 @@ def cli() -> None:
     """Temporal video super-resolution."""
 
 
+def backend_option(command):
+    """--backend, shared by run, bench and batch."""
+    return click.option(
+        "--backend", type=click.Choice(["auto", "torch", "openvino"]), default="auto", show_default=True,
+        help="What runs the model: auto is OpenVINO on a CPU where the model has an OpenVINO form (several times "
+             "faster there), torch elsewhere and on a GPU.")(command)
+
+
+def _engine(model, backend: str, device, precision: str, compile_model: bool):
+    """The model on its engine (see vsr/backends/choice.py), and whether --compile still applies."""
+    from vsr.backends.choice import choose_engine
+
+    engine = choose_engine(model, backend, device, precision)
+    if engine.note:
+        _say(f"vsr: note: {engine.note}")
+    if compile_model and engine.backend != "torch":
+        _say("vsr: note: --compile applies to the torch backend; OpenVINO compiles the model itself")
+        compile_model = False
+    return engine, compile_model
+
+
 def refine_options(command):
     """The diffusion refiner's options, shared by `vsr run` and `vsr bench`; defaults are Sampling's."""
     from vsr.models.refiner_sampling import Sampling
@@ -109,6 +130,7 @@ def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, ref
 @click.option("--codec", default=None, help="Encoder: libx264 (default), libx265, libsvtav1, ffv1, h264_nvenc, ...")
 @click.option("--crf", type=int, default=None, help="Constant quality (lower is better; codec default if unset).")
 @click.option("--preset", default=None, help="Encoder speed preset (codec default if unset).")
+@backend_option
 @refine_options
 @click.option("--overwrite", is_flag=True,
               help="Replace OUTPUT if it exists: a file with a file, a PNG folder vsr wrote with a PNG folder.")
@@ -119,8 +141,10 @@ def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, ref
 def run(input_path: Path, output: Path, model_name: str | None, weights: Path | None, scale: int | None,
         device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
         compile_model: bool, realtime: bool, codec: str | None, crf: int | None, preset: str | None,
-        overwrite: bool, strict: bool, quiet: bool, **refine_args) -> None:
-    """Upscale INPUT (a video file or a folder of PNG frames) into OUTPUT."""
+        backend: str, overwrite: bool, strict: bool, quiet: bool, **refine_args) -> None:
+    """Upscale INPUT (a video file or a folder of PNG frames) into OUTPUT.
+
+    The default model is frvsr (see `vsr models`)."""
     from vsr.io.writer import EncoderSettings
     from vsr.models.zoo import DEFAULT_MODEL, build_model
     from vsr.pipeline.job import pick_device, upscale_video
@@ -132,6 +156,8 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
         raise VsrError(None, "--realtime and --refine do not mix: the diffusion refiner is far from realtime")
     refinement = _refinement(**refine_args)
     target_device = pick_device(device)
+    engine, compile_model = _engine(model, backend, target_device, precision, compile_model)
+    model = engine.model
     if realtime:
         from vsr.io.destination import check_destination
         from vsr.io.probe import probe
@@ -151,6 +177,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
     for note in report.notes:
         click.echo(f"vsr: warning: {note}", err=True)
     click.echo(f"vsr: {report.frames} frames in {report.seconds:.1f} s ({report.fps:.2f} fps) -> {report.output}")
+    _say(f"vsr: {model_name or DEFAULT_MODEL} ran on {engine.description}")
 
 
 @cli.command()
@@ -255,6 +282,7 @@ def train_command(config_path: Path, resume: bool, stop_after: int | None, devic
 @click.option("--speed-sizes", default="", help="Low-res sizes WxH,WxH,... to time each model at, on synthetic frames.")
 @click.option("--speed-frames", type=click.IntRange(min=1), default=4, show_default=True,
               help="Frames per --speed-sizes measurement.")
+@backend_option
 @refine_options
 @click.option("--overwrite", is_flag=True, help="Replace output files that exist.")
 @click.option("--quiet", is_flag=True, help="Only the table.")
@@ -262,7 +290,7 @@ def bench(gt_path: Path, lr_path: Path | None, degradation: str, scale: int, mod
           weights: Path | None, max_frames: int, crop: str | None, device: str, chunk: int, tile: int,
           tile_overlap: int, scene_cuts: bool, precision: str, temporal: bool, json_path: Path | None,
           csv_path: Path | None, plots_dir: Path | None, frames_dir: Path | None, speed_sizes: str,
-          speed_frames: int, overwrite: bool, quiet: bool, **refine_args) -> None:
+          speed_frames: int, backend: str, overwrite: bool, quiet: bool, **refine_args) -> None:
     """Score models on reference clips: PSNR-Y, SSIM-Y and RGB PSNR as the papers compute them, a detail
     ratio (sharpness against the ground truth), tOF and warping error, frames/s (end to end and model alone),
     peak memory, and the same at chunk seams. With --refine, each model also runs refined, as MODEL+refine."""
@@ -290,7 +318,10 @@ def bench(gt_path: Path, lr_path: Path | None, degradation: str, scale: int, mod
     try:
         with outputs:
             for name in names:
-                model = prepare_model(build_model(name, scale, weights), settings.device)
+                engine, _ = _engine(build_model(name, scale, weights), backend, settings.device, precision, False)
+                if say is not None:
+                    say(f"{name} on {engine.description}")
+                model = prepare_model(engine.model, settings.device)
                 runs = [(name, settings)]
                 if refinement is not None:
                     runs.append((f"{name}+refine", dataclasses.replace(settings, refinement=refinement)))
@@ -344,12 +375,13 @@ def _size(text: str, option: str) -> tuple[int, int]:
 @click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
               help="Run the files as Ray tasks on the cluster at ADDRESS ('auto', 'ray://host:10001'), one per GPU "
                    "or CPU; 'local' starts Ray on this machine. IN_DIR and OUT_DIR must be shared by every node.")
+@backend_option
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist (made earlier with other settings, or not by vsr).")
 @click.option("--quiet", is_flag=True, help="No progress bars; still the summary.")
 def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Path | None, scale: int | None,
           jobs: int, device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
-          codec: str | None, crf: int | None, preset: str | None, ray_address: str | None, overwrite: bool,
-          quiet: bool) -> None:
+          codec: str | None, crf: int | None, preset: str | None, ray_address: str | None, backend: str,
+          overwrite: bool, quiet: bool) -> None:
     """Upscale every video and PNG-frame folder under IN_DIR into the same tree under OUT_DIR.
 
     A failing file does not stop the others. A journal in OUT_DIR makes a rerun (after a crash too) skip what
@@ -366,7 +398,7 @@ def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Pa
     if ray_address is not None and jobs > 1:
         raise VsrError(None, "--jobs and --ray do not mix: on Ray, each CPU or GPU slot of the cluster runs a file")
     settings = BatchSettings(model_name or DEFAULT_MODEL, None if weights is None else str(weights), scale, device,
-                             chunk, tile, tile_overlap, scene_cuts, precision, codec, crf, preset)
+                             chunk, tile, tile_overlap, scene_cuts, precision, codec, crf, preset, backend)
     skipped: list[tuple[Path, str]] = []
     found = find_jobs(input_dir, output_dir, settings.key(), skipped)
     for folder, reason in skipped:

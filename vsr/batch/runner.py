@@ -38,10 +38,12 @@ class BatchSettings:
     codec: str | None = None
     crf: int | None = None
     preset: str | None = None
+    backend: str = "auto"
 
     def key(self) -> str:
         """The settings that shape the output; a change makes earlier outputs stale."""
-        return f"{self.model}|{self.weights}|{self.scale}|{self.codec}|{self.crf}|{self.preset}|{self.precision}"
+        return (f"{self.model}|{self.weights}|{self.scale}|{self.codec}|{self.crf}|{self.preset}|{self.precision}"
+                + ("" if self.backend == "auto" else f"|{self.backend}"))
 
 
 @dataclass
@@ -146,9 +148,13 @@ def _record(journal: Journal, outcome: Outcome) -> None:
 
 
 def build_model_for(settings: BatchSettings) -> torch.nn.Module:
+    """The model on the engine the settings choose (OpenVINO on a CPU where it can)."""
+    from vsr.backends.choice import choose_engine
     from vsr.models.zoo import build_model
+    from vsr.pipeline.job import pick_device
 
-    return build_model(settings.model, settings.scale, settings.weights)
+    model = build_model(settings.model, settings.scale, settings.weights)
+    return choose_engine(model, settings.backend, pick_device(settings.device), settings.precision).model
 
 
 def run_job(model: torch.nn.Module, job: Job, settings: BatchSettings, overwrite: bool,

@@ -141,9 +141,12 @@ class FRVSR(nn.Module):
         if state is None:
             sr = self._reconstruct(frame, None)
         else:
-            flow = self.flows(frame, state.lr)
-            sr = self._reconstruct(frame, self._warp_output(state.sr, flow))
+            sr = self._reconstruct(frame, self.warped_history(frame, state.lr, state.sr))
         return sr, FRVSRState(frame, sr)
+
+    def warped_history(self, frame: torch.Tensor, previous_lr: torch.Tensor, previous_sr: torch.Tensor) -> torch.Tensor:
+        """The previous output moved onto `frame` along the flow: all of a step that must stay in fp32."""
+        return self._warp_output(previous_sr, self.flows(frame, previous_lr))
 
     def flows(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """Low-res flow current -> previous, always in fp32: half-precision flows shift the warp visibly."""

@@ -42,7 +42,10 @@ def uses_streaming(model: nn.Module) -> bool:
 
 
 def resolve_precision(precision: str, model: nn.Module, device: torch.device) -> str:
-    """'auto' is fp16 on a GPU for models that declare themselves half_safe, fp32 otherwise."""
+    """'auto' is fp16 on a GPU for models that declare themselves half_safe, fp32 otherwise; models that choose
+    their own precision (OpenVINO's) get no autocast at all."""
+    if getattr(model, "own_precision", False):
+        return "fp32"
     if precision != "auto":
         return precision
     return "fp16" if device.type == "cuda" and getattr(model, "half_safe", False) else "fp32"

@@ -1,0 +1,147 @@
+"""The OpenVINO engine: the same frames as torch (fp32 within a level, bf16 within a few), every frame size,
+recurrent state across steps, the disk cache, and the choice of engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_clip
+
+pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino)")
+
+from vsr.backends import openvino_parts  # noqa: E402
+from vsr.backends.choice import choose_engine  # noqa: E402
+from vsr.backends.openvino_models import OpenVinoFRVSR, OpenVinoPerFrame  # noqa: E402
+from vsr.models.frvsr import FRVSR  # noqa: E402
+from vsr.models.srvgg import SRVGGNetCompact  # noqa: E402
+from vsr.models.zoo import build_model  # noqa: E402
+
+CPU = torch.device("cpu")
+
+
+def smooth_frames(count: int, height: int, width: int, seed: int = 0) -> list[torch.Tensor]:
+    """Frames of a smooth picture drifting by a pixel a frame, as a model would see them."""
+    rng = np.random.default_rng(seed)
+    coarse = torch.from_numpy(rng.random((1, 3, height // 4 + 2, width // 4 + 2), dtype=np.float32))
+    big = torch.nn.functional.interpolate(coarse, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
+    return [big[..., i:i + height, i:i + width].contiguous() for i in range(count)]
+
+
+def stream(model, frames):
+    state, outputs = None, []
+    with torch.no_grad():
+        for frame in frames:
+            sr, state = model.step(frame, state)
+            outputs.append(sr)
+    return outputs
+
+
+def levels(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The largest difference in 8-bit levels between two frames as they would be saved."""
+    return float((a.clamp(0, 1) * 255).round().sub((b.clamp(0, 1) * 255).round()).abs().max())
+
+
+def test_frvsr_on_openvino_fp32_steps_as_torch_does_for_several_frame_sizes():
+    model = build_model("frvsr")
+    engine = OpenVinoFRVSR(model, "fp32")
+    for height, width in [(32, 48), (24, 40)]:  # one compiled model per size
+        frames = smooth_frames(4, height, width)
+        for ours, reference in zip(stream(engine, frames), stream(model, frames)):
+            assert ours.shape == (1, 3, 4 * height, 4 * width)
+            assert levels(ours, reference) <= 1
+
+
+def test_frvsr_in_bf16_stays_within_a_few_levels_of_fp32():
+    model = build_model("frvsr")
+    frames = smooth_frames(5, 32, 48)
+    bf16 = stream(OpenVinoFRVSR(model, "bf16"), frames)
+    reference = stream(model, frames)
+    for ours, theirs in zip(bf16, reference):
+        error = (ours.clamp(0, 1) - theirs.clamp(0, 1)).pow(2).mean()
+        assert 10 * torch.log10(1 / error) > 45  # the recurrence does not let bf16 drift frame after frame
+    assert levels(bf16[-1], reference[-1]) <= 8
+
+
+def test_per_frame_network_on_openvino_matches_torch():
+    torch.manual_seed(0)
+    model = SRVGGNetCompact(num_feat=8, num_conv=2).eval()
+    lr = torch.rand(1, 3, 3, 20, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(OpenVinoPerFrame(model, "fp32")(lr), model(lr), atol=2e-4, rtol=1e-3)
+
+
+def test_exports_are_cached_on_disk_and_reused(monkeypatch, tmp_path):
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    model = FRVSR(mid_channels=8, num_blocks=1).eval()
+    frames = smooth_frames(2, 16, 24)
+    stream(OpenVinoFRVSR(model, "fp32"), frames)  # exported at the first steps, not before
+    assert len(list((tmp_path / "openvino" / "ir").glob("*.xml"))) == 2
+
+    import openvino
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again instead of reading the cache")
+
+    monkeypatch.setattr(openvino, "convert_model", no_export)
+    again = OpenVinoFRVSR(model, "fp32")  # reads both parts from the cache
+    for ours, reference in zip(stream(again, frames), stream(model, frames)):
+        assert levels(ours, reference) <= 1
+    changed = FRVSR(mid_channels=8, num_blocks=1).eval()  # other weights: another cache entry, so an export
+    with pytest.raises(AssertionError, match="exported again"):
+        stream(OpenVinoFRVSR(changed, "fp32"), frames)
+
+
+def test_auto_takes_openvino_on_a_cpu_and_torch_where_it_must():
+    frvsr = choose_engine(build_model("frvsr"), "auto", CPU, "auto")
+    assert frvsr.backend == "openvino" and isinstance(frvsr.model, OpenVinoFRVSR)
+    assert choose_engine(build_model("frvsr"), "torch", CPU, "auto").backend == "torch"
+    windowed = choose_engine(build_model("basicvsrpp-small"), "auto", CPU, "auto")
+    assert windowed.backend == "torch" and "runs on torch" in windowed.note
+    baseline = choose_engine(build_model("bicubic", 2), "openvino", CPU, "auto")
+    assert baseline.backend == "torch" and baseline.note == ""
+    assert choose_engine(build_model("frvsr"), "auto", torch.device("cuda"), "auto").backend == "torch"
+
+
+def test_openvino_with_a_gpu_device_is_refused():
+    from vsr.errors import VsrError
+
+    with pytest.raises(VsrError, match="runs on the CPU"):
+        choose_engine(build_model("frvsr"), "openvino", torch.device("cuda"), "auto")
+
+
+def test_vsr_run_on_openvino_gives_torchs_frames_in_fp32(tmp_path, run_cli):
+    import av
+
+    clip = make_clip(tmp_path / "c.mp4", frames=5, width=48, height=32, audio=False)
+    outputs = {}
+    for backend in ("torch", "openvino"):
+        target = tmp_path / f"{backend}.mkv"
+        result = run_cli("run", clip, "-o", target, "--backend", backend, "--precision", "fp32", "--codec", "ffv1")
+        assert result.exit_code == 0, result.stderr
+        assert f"frvsr ran on {'OpenVINO' if backend == 'openvino' else 'torch'}" in result.stderr
+        with av.open(str(target)) as container:
+            outputs[backend] = [frame.to_ndarray(format="rgb24").astype(int) for frame in container.decode(video=0)]
+    assert len(outputs["openvino"]) == len(outputs["torch"]) == 5
+    for ours, theirs in zip(outputs["openvino"], outputs["torch"]):
+        assert np.abs(ours - theirs).max() <= 2  # within a level, plus the YUV round trip
+
+
+def test_tiles_run_on_openvino_with_their_own_state(tmp_path, run_cli):
+    clip = make_clip(tmp_path / "c.mp4", frames=3, width=64, height=48, audio=False)
+    result = run_cli("run", clip, "-o", tmp_path / "t.mkv", "--tile", "40", "--tile-overlap", "8", "--quiet")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_cache_folder_that_cannot_be_written_still_runs(monkeypatch, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("VSR_CACHE_DIR", str(blocked))
+    assert openvino_parts.cache_dir() == blocked
+    torch.manual_seed(0)
+    model = FRVSR(mid_channels=8, num_blocks=1).eval()
+    frames = smooth_frames(2, 16, 24)
+    for ours, reference in zip(stream(OpenVinoFRVSR(model, "fp32"), frames), stream(model, frames)):
+        assert levels(ours, reference) <= 1

@@ -1,0 +1,108 @@
+"""Models on OpenVINO, with the contract the pipeline expects (`scale`, `step` or `forward`, the attributes).
+
+FRVSR is cut in two: the motion part (flow, warping of the previous output) always runs in fp32, because
+bf16 coordinates move pixels by whole pixels at 1280 wide (43.5 dB against fp32 measured on a real clip,
+with 48-level errors); the reconstruction network, nearly all of the cost, may run in bf16 (60 dB against
+fp32, at most 2 levels). Per-frame networks run whole.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vsr.backends.openvino_parts import CompiledPart
+from vsr.models.frvsr import FRVSR, FRVSRState, space_to_depth
+from vsr.models.srvgg import SRVGGNetCompact
+
+
+class _History(nn.Module):
+    """FRVSR's warped_history as a module of its own, for export."""
+
+    def __init__(self, model: FRVSR) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frame: torch.Tensor, previous_lr: torch.Tensor, previous_sr: torch.Tensor) -> torch.Tensor:
+        return self.model.warped_history(frame, previous_lr, previous_sr)
+
+
+class OpenVinoFRVSR(nn.Module):
+    """A trained FRVSR (frvsr, frvsr-real, tecogan) stepping on OpenVINO; state stays plain tensors."""
+
+    streams = True
+    own_precision = True  # chosen here, per part: the pipeline must not wrap it in torch autocast
+
+    def __init__(self, model: FRVSR, precision: str) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.scale, self.context_frames, self.size_multiple = model.scale, model.context_frames, model.size_multiple
+        self.weights_file = getattr(model, "weights_file", None)
+        self.precision = precision
+        h, w = 2 * model.size_multiple, 2 * model.size_multiple
+        frame, sr = torch.rand(1, 3, h, w), torch.rand(1, 3, model.scale * h, model.scale * w)
+        kind = f"frvsr-{model.degradation}"
+        self.history = CompiledPart(_History(self.model), (frame, frame, sr), f"{kind}-history", "fp32")
+        folded = space_to_depth(sr, model.scale)
+        self.reconstruct = CompiledPart(model.srnet, (frame, folded), f"{kind}-srnet", precision)
+
+    def step(self, frame: torch.Tensor, state: FRVSRState | None) -> tuple[torch.Tensor, FRVSRState]:
+        frame = frame.float()
+        if state is None:
+            n, c, h, w = frame.shape
+            folded = frame.new_zeros(n, c * self.scale**2, h, w)
+        else:
+            folded = space_to_depth(self.history(frame, state.lr, state.sr), self.scale)
+        sr = self.reconstruct(frame, folded) + self.model.upsample(frame)
+        return sr, FRVSRState(frame, sr)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        """(N, T, 3, H, W) -> (N, T, 3, sH, sW), step by step from no history."""
+        state, outputs = None, []
+        for index in range(lr.shape[1]):
+            sr, state = self.step(lr[:, index], state)
+            outputs.append(sr)
+        return torch.stack(outputs, dim=1)
+
+
+class OpenVinoPerFrame(nn.Module):
+    """A per-frame network (realesr-animevideov3) on OpenVINO: every frame on its own."""
+
+    streams = True
+    context_frames = 0
+    own_precision = True
+
+    def __init__(self, model: nn.Module, precision: str) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.scale, self.size_multiple = model.scale, getattr(model, "size_multiple", 1)
+        self.weights_file = getattr(model, "weights_file", None)
+        self.precision = precision
+        example = torch.rand(1, 3, 16, 16)
+        self.network = CompiledPart(_FrameOf(model), (example,), f"{type(model).__name__}-x{model.scale}", precision)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        n, t = lr.shape[:2]
+        frames = lr.float().flatten(0, 1)
+        outputs = [self.network(frames[i:i + 1]) for i in range(frames.shape[0])]
+        return torch.cat(outputs).view(n, t, *outputs[0].shape[1:])
+
+
+class _FrameOf(nn.Module):
+    """A (N, T, C, H, W) model called on one (N, C, H, W) frame."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frame: torch.Tensor) -> torch.Tensor:
+        return self.model(frame[:, None])[:, 0]
+
+
+def openvino_version_of(model: nn.Module, precision: str) -> nn.Module | None:
+    """The model on OpenVINO, or None for models that have no OpenVINO form yet."""
+    if isinstance(model, FRVSR):
+        return OpenVinoFRVSR(model, precision)
+    if isinstance(model, SRVGGNetCompact):
+        return OpenVinoPerFrame(model, precision)
+    return None

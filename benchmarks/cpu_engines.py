@@ -1,0 +1,205 @@
+"""The CPU engines side by side: `vsr run` on torch against OpenVINO fp32 and OpenVINO auto, as ratios.
+
+For each model, each variant runs `vsr run` end to end (decode, inference, encode) in a fresh process
+(`python -m vsr run ... --device cpu`) on the same clip, to a temporary .mp4:
+
+- `torch`: `--backend torch`, the old CLI path, the baseline the others are divided by;
+- `openvino fp32`: `--backend openvino --precision fp32`;
+- `openvino auto`: `--backend openvino --precision auto` (bf16 reconstruction on CPUs that compute bf16 in
+  hardware, fp32 elsewhere).
+
+Each variant has its own VSR_CACHE_DIR in a temporary folder, so its first run exports and compiles from
+nothing: that run is untimed for frames/s and its wall time is reported as "first run s". Then R rounds run
+interleaved (torch, fp32, auto, torch, fp32, auto, ...), so that a busy spell on a shared machine falls on
+every variant alike; frames/s are `vsr run`'s own summary ("N frames in X s (F fps)"), the median over the
+rounds, and "/ torch" divides by torch's median from the same run. "ran on" is what `vsr run` said ran the
+model (its last line, "vsr: MODEL ran on ..."): a model with no OpenVINO form runs on torch and says so.
+
+The clip is made here (320x180, 30 frames at 30 frames/s, a textured pattern moving two pixels a frame, as
+the tests' `moving_pattern`; 1280x720 out at x4), or `--clip` names a real one.
+
+    python benchmarks/cpu_engines.py                                      # frvsr, 2 rounds
+    python benchmarks/cpu_engines.py --models frvsr,frvsr-real,basicvsrpp-small --rounds 3
+    python benchmarks/cpu_engines.py --clip clip.mp4 --write              # and record it in benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+from results_file import describe_cpu, write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADING = "## CPU engines: torch against OpenVINO (benchmarks/cpu_engines.py)"
+VARIANTS = {
+    "torch": ["--backend", "torch"],
+    "openvino fp32": ["--backend", "openvino", "--precision", "fp32"],
+    "openvino auto": ["--backend", "openvino", "--precision", "auto"],
+}
+BASELINE = "torch"
+REPORT = re.compile(r"(\d+) frames in ([\d.]+) s \(([\d.]+) fps\)")
+RAN_ON = re.compile(r"^vsr: .+ ran on (.+)$")
+
+
+def moving_pattern(index: int, width: int, height: int) -> np.ndarray:
+    """tests/conftest.py's picture: a texture that moves by two pixels a frame."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    shift = 2 * index
+    r = 0.5 + 0.5 * np.sin((x + shift) / 3.0)
+    g = 0.5 + 0.5 * np.cos((y - shift) / 4.0)
+    b = ((x + y + shift) % 16) / 15.0
+    return np.round(np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
+
+
+def make_clip(path: Path, frames: int, width: int, height: int, fps: int) -> None:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.options = {"preset": "ultrafast", "crf": "10"}
+        for index in range(frames):
+            picture = av.VideoFrame.from_ndarray(moving_pattern(index, width, height), format="rgb24")
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@dataclass
+class Run:
+    fps: float | None  # vsr run's own figure; None when it failed
+    wall: float  # the whole process
+    ran_on: str  # what vsr said ran the model, or why it failed
+
+
+@dataclass
+class Result:
+    first: Run | None = None
+    rounds: list[Run] = field(default_factory=list)
+
+    def median_fps(self) -> float | None:
+        figures = [run.fps for run in self.rounds if run.fps is not None]
+        return statistics.median(figures) if figures else None
+
+
+def run_vsr(clip: Path, target: Path, model: str, flags: list[str], cache: Path, timeout: float) -> Run:
+    command = [sys.executable, "-m", "vsr", "run", str(clip), "-o", str(target), "--model", model,
+               "--device", "cpu", "--overwrite", "--quiet", *flags]
+    environment = dict(os.environ, VSR_CACHE_DIR=str(cache))
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return Run(None, time.perf_counter() - started, f"timed out after {timeout:.0f} s")
+    wall = time.perf_counter() - started
+    errors = done.stderr.strip().splitlines()
+    last = errors[-1] if errors else ""
+    match, said = REPORT.search(done.stdout), RAN_ON.match(last)
+    if done.returncode != 0 or match is None:
+        return Run(None, wall, (last or f"exit status {done.returncode}")[:160])
+    return Run(float(match.group(3)), wall, said.group(1) if said else "?")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="frvsr", help="comma-separated, e.g. frvsr,frvsr-real,basicvsrpp-small")
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds per variant, after the first run")
+    parser.add_argument("--clip", type=Path, default=None, help="a real clip instead of the synthetic one")
+    parser.add_argument("--size", default="320x180", help="synthetic clip WxH (default 320x180, 1280x720 out)")
+    parser.add_argument("--frames", type=int, default=30, help="synthetic clip length")
+    parser.add_argument("--fps", type=int, default=30, help="synthetic clip frame rate")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds one `vsr run` may take")
+    parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    models = [name for name in args.models.split(",") if name]
+    results = {(model, variant): Result() for model in models for variant in VARIANTS}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="vsr-cpu-engines-") as folder:
+        work = Path(folder)
+        if args.clip is not None:
+            clip, source = args.clip.resolve(), f"`{args.clip}`"
+        else:
+            width, height = map(int, args.size.split("x"))
+            clip = work / "clip.mp4"
+            make_clip(clip, args.frames, width, height, args.fps)
+            source = (f"synthetic {width}x{height}, {args.frames} frames at {args.fps} frames/s (a textured "
+                      "pattern moving two pixels a frame, H.264)")
+        for model in models:
+            caches = {variant: work / "cache" / model / variant.replace(" ", "-") for variant in VARIANTS}
+            for variant, flags in VARIANTS.items():
+                run = run_vsr(clip, work / "out.mp4", model, flags, caches[variant], args.timeout)
+                results[model, variant].first = run
+                print(f"{model} {variant} first run: {run}", flush=True)
+            for index in range(args.rounds):
+                for variant, flags in VARIANTS.items():
+                    run = run_vsr(clip, work / "out.mp4", model, flags, caches[variant], args.timeout)
+                    results[model, variant].rounds.append(run)
+                    print(f"{model} {variant} round {index + 1}: {run}", flush=True)
+    elapsed = time.perf_counter() - started
+    section = render(args, models, results, source, elapsed)
+    print(section)
+    if args.write:
+        write_section(ROOT / "benchmarks" / "RESULTS.md", HEADING, section)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    words = ["python", "benchmarks/cpu_engines.py", "--models", args.models, "--rounds", str(args.rounds)]
+    if args.clip is not None:
+        words += ["--clip", str(args.clip)]
+    else:
+        words += ["--size", args.size, "--frames", str(args.frames), "--fps", str(args.fps)]
+    return shlex.join(words)
+
+
+def render(args: argparse.Namespace, models: list[str], results: dict[tuple[str, str], Result], source: str,
+           elapsed: float) -> str:
+    lines = [
+        HEADING, "",
+        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- CPU: {describe_cpu()}",
+        f"- command: `{command_line(args)}` ({elapsed / 60:.1f} min)",
+        (f"- input: {source}; `vsr run --device cpu` end to end (decode, inference, encode) in a fresh process "
+         "per run, x4 to .mp4. Each variant's first run, with its own empty VSR_CACHE_DIR (export and compile), "
+         f"is timed whole as \"first run s\"; then {args.rounds} round{'s' if args.rounds != 1 else ''} "
+         "interleaved across the variants. "
+         "frames/s: `vsr run`'s own figure, the median over the rounds (each round in brackets); / torch: "
+         "against torch's median in the same run. ran on: what `vsr run` said ran the model."),
+        "",
+        "| model | variant | frames/s | / torch | first run s | ran on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model in models:
+        baseline = results[model, BASELINE].median_fps()
+        for variant in VARIANTS:
+            result = results[model, variant]
+            median = result.median_fps()
+            each = ", ".join(f"{run.fps:.2f}" if run.fps is not None else "failed" for run in result.rounds)
+            fps = f"{median:.2f} ({each})" if median is not None else f"failed ({each})"
+            ratio = f"{median / baseline:.2f}x" if median is not None and baseline else "-"
+            first = result.first
+            first_s = f"{first.wall:.1f}" if first is not None and first.fps is not None else "failed"
+            said = next((run.ran_on for run in [*result.rounds, first] if run is not None and run.fps is not None),
+                        None)
+            if said is None:  # every run failed: say why
+                said = next((run.ran_on for run in [first, *result.rounds] if run is not None), "-")
+            lines.append(f"| {model} | {variant} | {fps} | {ratio} | {first_s} | {said} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch
+from safetensors.torch import save_file
 
+from vsr.backends.choice import choose_engine
 from vsr.bench.clips import find_clips
 from vsr.bench.report import fidelity_by_clip, model_mean
 from vsr.bench.runner import Settings, bench_model
@@ -38,6 +40,15 @@ DATA_CREDITS = """Training media: Big Buck Bunny (c) Blender Foundation, CC BY 3
 the CSet5, CSet14, CBSD68 and CUrban100 benchmark sets (majedelhelou/denoising_datasets), used for training
 only and not shipped. Validation clips (never trained on): bikes, chaplin, carphone_pristine, fire2 and
 bigbuckbunny_720p from ../shared/data/clips/val."""
+NATURAL_CREDITS = """Natural camera footage (clips/train/natural, each shrunk by a whole factor to at most 540 lines): foreman
+and mobile & calendar (cisco/openh264 test streams, BSD-2), cereus flower and street with red trees
+(cisco/openh264, BSD-2), the dog, cups, blocks, coffee and bedroom clips of facebookresearch/sam2 (Apache-2.0),
+the roller coaster of DepthAnything/Video-Depth-Anything (Apache-2.0), and people walking from
+intel-iot-devkit/sample-videos (CC BY 4.0); see ../shared/data/README.md. Held out for validation, never
+trained on: clips/val/natural (sam2 juggle, Apache-2.0; highway from IDEA-Research/Grounded-SAM-2,
+Apache-2.0). Still images from the CSet5, CSet14, CBSD68 and CUrban100 benchmark sets
+(majedelhelou/denoising_datasets), for training only and not shipped. The starting weights (frvsr_bi_x4) also
+saw Big Buck Bunny (c) Blender Foundation, CC BY 3.0."""
 
 
 def main() -> None:
@@ -50,8 +61,10 @@ def main() -> None:
 
     config = load_config(args.run / "config.yaml")
     # Snapshot the weights and their card first: a run still training may replace both while we score.
+    # Shipped in fp16 (half the size; the model computes in fp32 or bf16 anyway), and scored as shipped.
     snapshot = Path(tempfile.mkdtemp()) / "best.safetensors"
-    shutil.copyfile(args.run / "best.safetensors", snapshot)
+    save_file({key: tensor.half() if tensor.is_floating_point() else tensor
+               for key, tensor in load_state_dict(args.run / "best.safetensors").items()}, str(snapshot))
     run_card = (args.run / "best.md").read_text().rstrip("\n")
     scale = config.data.scale
     v = config.validation
@@ -68,7 +81,9 @@ def main() -> None:
         if digest not in scored:
             model = config.model.build()
             load_into(model, load_state_dict(weights), weights)
-            result = bench_model(label, model.eval(), clips, settings)
+            # On the engine `vsr run` uses by default (OpenVINO on a CPU, where the model has a form for it).
+            model = choose_engine(model.eval(), "auto", settings.device, "auto").model
+            result = bench_model(label, model, clips, settings)
             scored[digest] = fidelity_by_clip(result), model_mean(result)["fps"]
         return scored[digest]
 
@@ -90,7 +105,8 @@ def main() -> None:
         card += (f"\nThe starting weights, `{config.init_weights}`, score {start[0]:.2f} / {start[1]:.4f} on the "
                  f"same input: this training adds {mean - start[0]:+.2f} dB.\n")
     shutil.copyfile(snapshot, target)
-    target.with_suffix(".md").write_text(card + "\n" + DATA_CREDITS + "\n")
+    natural = any("natural" in source for source in config.data.sources)
+    target.with_suffix(".md").write_text(card + "\n" + (NATURAL_CREDITS if natural else DATA_CREDITS) + "\n")
     print(f"shipped {target} ({mean:.2f} dB mean PSNR-Y on clips/val)")
 
 

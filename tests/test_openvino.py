@@ -145,3 +145,39 @@ def test_cache_folder_that_cannot_be_written_still_runs(monkeypatch, tmp_path):
     frames = smooth_frames(2, 16, 24)
     for ours, reference in zip(stream(OpenVinoFRVSR(model, "fp32"), frames), stream(model, frames)):
         assert levels(ours, reference) <= 1
+
+
+def onnx_stream(path, frames):
+    """Run an exported FRVSR step as the export's docstring says: first frame with itself and zeros."""
+    import openvino
+
+    compiled = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    previous_lr, previous_sr, outputs = frames[0], torch.zeros(1, 3, 4 * frames[0].shape[2], 4 * frames[0].shape[3]), []
+    for frame in frames:
+        sr = torch.from_numpy(compiled([frame.numpy(), previous_lr.numpy(), previous_sr.numpy()])[0])
+        outputs.append(sr)
+        previous_lr, previous_sr = frame, sr
+    return outputs
+
+
+def test_export_writes_an_onnx_step_that_streams_as_the_model_does(tmp_path, run_cli):
+    pytest.importorskip("onnx", reason="vsr export needs the onnx package")
+    target = tmp_path / "frvsr.onnx"
+    result = run_cli("export", "--model", "frvsr", "-o", target)
+    assert result.exit_code == 0, result.stderr
+    assert "frame, previous_lr, previous_sr" in result.stdout
+    model = build_model("frvsr")
+    for height, width in [(32, 48), (40, 64)]:  # dynamic height and width
+        frames = smooth_frames(3, height, width)
+        for ours, reference in zip(onnx_stream(target, frames), stream(model, frames)):
+            assert ours.shape == (1, 3, 4 * height, 4 * width)
+            assert levels(ours, reference) <= 1
+
+
+def test_export_refuses_models_it_cannot_write_and_keeps_existing_files(tmp_path, run_cli):
+    pytest.importorskip("onnx", reason="vsr export needs the onnx package")
+    target = tmp_path / "m.onnx"
+    result = run_cli("export", "--model", "basicvsrpp-small", "-o", target)
+    assert result.exit_code == 1 and "no ONNX export yet" in result.stderr and not target.exists()
+    target.write_bytes(b"mine")
+    assert run_cli("export", "-o", target).exit_code == 1 and target.read_bytes() == b"mine"

@@ -226,6 +226,28 @@ def convert(source: Path | None, output: Path, model_name: str | None, scale: in
     click.echo(f"vsr: {len(state)} tensors, {count:,} parameters -> {output}")
 
 
+@cli.command(name="export")
+@click.option("--model", "model_name", default=None, help="Model name (see `vsr models`; default: the default model).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights file to load instead.")
+@click.option("--scale", type=int, default=None, help="Upscaling factor (default: the model's).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="An .onnx file.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+def export_command(model_name: str | None, weights: Path | None, scale: int | None, output: Path,
+                   overwrite: bool) -> None:
+    """Write a model as ONNX (opset 17, dynamic height and width) for other runtimes.
+
+    A streaming model becomes one step: inputs frame, previous_lr, previous_sr (the last frame and its output;
+    for a stream's first frame, the frame itself and zeros), output sr. A per-frame model: frame -> sr.
+    Frames are (1, 3, H, W) float RGB in [0, 1].
+    """
+    from vsr.backends.onnx_export import export_onnx
+    from vsr.models.zoo import DEFAULT_MODEL, build_model
+
+    name = model_name or DEFAULT_MODEL
+    inputs = export_onnx(build_model(name, scale, weights), name, output, overwrite)
+    click.echo(f"vsr: {name} -> {output} (inputs: {', '.join(inputs)}; output: sr)")
+
+
 @cli.command(name="train")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--resume", is_flag=True, help="Continue the run in the config's output folder from its checkpoint.")

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vsr.backends.frame_graphs import SingleFrame
 from vsr.errors import VsrError
 from vsr.io.destination import check_destination, commit, discard, temporary_sibling
 from vsr.models.frvsr import FRVSR, FRVSRState
@@ -33,17 +34,6 @@ class FRVSRStep(nn.Module):
 
     def forward(self, frame: torch.Tensor, previous_lr: torch.Tensor, previous_sr: torch.Tensor) -> torch.Tensor:
         return self.model.step(frame, FRVSRState(previous_lr, previous_sr))[0]
-
-
-class SingleFrame(nn.Module):
-    """A (N, T, C, H, W) per-frame model on one (N, C, H, W) frame, for export."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, frame: torch.Tensor) -> torch.Tensor:
-        return self.model(frame[:, None])[:, 0]
 
 
 def export_onnx(model: nn.Module, name: str, target: Path, overwrite: bool) -> list[str]:

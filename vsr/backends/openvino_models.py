@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vsr.backends.frame_graphs import SingleFrame
 from vsr.backends.openvino_parts import CompiledPart
 from vsr.models.frvsr import FRVSR, FRVSRState, space_to_depth
 from vsr.models.srvgg import SRVGGNetCompact
@@ -79,24 +80,13 @@ class OpenVinoPerFrame(nn.Module):
         self.weights_file = getattr(model, "weights_file", None)
         self.precision = precision
         example = torch.rand(1, 3, 16, 16)
-        self.network = CompiledPart(_FrameOf(model), (example,), f"{type(model).__name__}-x{model.scale}", precision)
+        self.network = CompiledPart(SingleFrame(model), (example,), f"{type(model).__name__}-x{model.scale}", precision)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         n, t = lr.shape[:2]
         frames = lr.float().flatten(0, 1)
         outputs = [self.network(frames[i:i + 1]) for i in range(frames.shape[0])]
         return torch.cat(outputs).view(n, t, *outputs[0].shape[1:])
-
-
-class _FrameOf(nn.Module):
-    """A (N, T, C, H, W) model called on one (N, C, H, W) frame."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, frame: torch.Tensor) -> torch.Tensor:
-        return self.model(frame[:, None])[:, 0]
 
 
 def openvino_version_of(model: nn.Module, precision: str) -> nn.Module | None:

@@ -59,7 +59,7 @@ class CompiledPart:
         self._module, self._examples = module.eval(), examples
         self._core = None
         self._model = None  # exported (or read from the cache) at the first call: checks of the input come first
-        self._compiled: dict[tuple, object] = {}
+        self._requests: dict[tuple, object] = {}
         self._lock = threading.Lock()
 
     def _load_or_export(self, module: nn.Module, examples: tuple[torch.Tensor, ...]):
@@ -85,25 +85,26 @@ class CompiledPart:
             pass  # no cache this time: the next run exports again
         return model
 
-    def compiled_for(self, shapes: tuple[tuple[int, ...], ...]):
+    def request_for(self, shapes: tuple[tuple[int, ...], ...]):
+        """The inference request of the model compiled for these input shapes, made at the first call."""
         with self._lock:
             if self._model is None:
                 self._core = _core()
                 self._model = self._load_or_export(self._module, self._examples)
-            if shapes not in self._compiled:
+            if shapes not in self._requests:
                 model = self._model.clone()
                 model.reshape({index: list(shape) for index, shape in enumerate(shapes)})
                 config = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[self.precision],
                           "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads}
-                self._compiled[shapes] = self._core.compile_model(model, "CPU", config)
-            return self._compiled[shapes]
+                self._requests[shapes] = self._core.compile_model(model, "CPU", config).create_infer_request()
+            return self._requests[shapes]
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         arrays = [np.ascontiguousarray(tensor.detach().float().cpu().numpy()) for tensor in inputs]
-        compiled = self.compiled_for(tuple(array.shape for array in arrays))
-        request = compiled.create_infer_request()
-        output = request.infer(arrays)[compiled.output(0)]
-        return torch.from_numpy(np.array(output, copy=True))
+        request = self.request_for(tuple(array.shape for array in arrays))
+        request.infer(arrays)
+        # A copy: the request reuses its output buffer at the next call, while this frame lives on as state.
+        return torch.from_numpy(np.array(request.get_output_tensor(0).data, copy=True))
 
 
 @functools.cache

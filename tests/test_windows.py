@@ -46,3 +46,13 @@ def test_empty_input_gives_no_window():
 def test_bad_arguments_are_refused(size, context):
     with pytest.raises(ValueError):
         list(chunk_windows(range(3), size, context))
+
+
+@pytest.mark.parametrize("length", [1, 7, 10])
+def test_windows_with_look_ahead_only_start_at_their_core(length):
+    """For models that carry their forward state: no item before a core, `context` after it."""
+    windows = list(chunk_windows(range(length), 3, context=2, before=0))
+    assert [i for w in windows for i in w.core] == list(range(length))
+    for window in windows:
+        assert window.core_start == 0
+        assert window.items == list(range(window.core[0], min(length, window.core[-1] + 3)))

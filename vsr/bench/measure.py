@@ -14,7 +14,8 @@ MB = 2**20  # as top and nvidia-smi count
 
 
 class ModelTimer:
-    """Adds up the wall seconds spent inside `model.forward` and `model.step`: the model alone.
+    """Adds up the wall seconds spent inside `model.forward`, `model.forward_window` and `model.step`: the model
+    alone.
 
     The pipeline around it (windows, conversions, scene-cut detection) is what the end-to-end figure adds.
     On a GPU each call is synchronised, so the time is the kernels', not the launch's.
@@ -25,18 +26,21 @@ class ModelTimer:
         self.device = device
         self.seconds = 0.0
         self._depth = 0  # a step that calls forward counts once
-        self._wrapped: list[str] = []
+        self._wrapped: dict[str, object] = {}  # name: the instance attribute it had (a compiled step), or None
 
     def __enter__(self) -> ModelTimer:
-        for name in ("forward", "step"):
+        for name in ("forward", "forward_window", "step"):
             if callable(getattr(self.model, name, None)):
+                self._wrapped[name] = vars(self.model).get(name)
                 setattr(self.model, name, self._timed(getattr(self.model, name)))
-                self._wrapped.append(name)
         return self
 
     def __exit__(self, *exc) -> None:
-        for name in self._wrapped:
-            delattr(self.model, name)  # the instance attribute goes; the class's method shows through again
+        for name, own in self._wrapped.items():
+            if own is None:
+                delattr(self.model, name)  # the instance attribute goes; the class's method shows through again
+            else:
+                setattr(self.model, name, own)
         self._wrapped.clear()
 
     def _timed(self, method):

@@ -7,9 +7,16 @@ Reading order, as in the paper's figure: features of every frame, optical flow b
 four propagation branches (backward, forward, backward, forward), each aligning the propagated features to
 the current frame before refining them, then reconstruction and x4 pixel-shuffle upsampling added to a
 bilinear upsample of the input.
+
+In windows (`forward_window`), only the backward branches need frames after a window's core: the forward
+branches' features at the end of one window are exactly where the next window's forward branches start, so
+they are carried over instead of recomputed from left-context frames.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +29,20 @@ from vsr.ops.flow_warp import flow_warp
 
 BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
 MIN_SIZE = 64  # SPyNet's six-level pyramid needs at least this many pixels each way
+# Frame pairs per SPyNet call: its layers at full size take more memory per pair than a frame's features, so
+# a long window computing all its flows at once would peak there; in twos that peak stays the same.
+FLOW_PAIRS_PER_CALL = 2
+
+
+@dataclass
+class WindowCarry:
+    """What one window hands the next: its last core frame (padded), the forward flow from that frame to the
+    one before it (None when it is the first of its shot), and each forward branch's propagated features of the
+    last one or two core frames, oldest first."""
+
+    lr: torch.Tensor  # (N, 3, H, W)
+    flow: torch.Tensor | None  # (N, 2, H, W)
+    features: dict[str, list[torch.Tensor]]
 
 
 class SecondOrderDeformableAlignment(nn.Module):
@@ -101,49 +122,110 @@ class BasicVSRPlusPlus(nn.Module):
         """The outputs and the forward flows (N, T-1, 2, H, W) from frame t+1 to frame t, for training losses."""
         n, t, c, height, width = lr.shape
         lr = _pad_to_min_size(lr, MIN_SIZE)
+        spatial, branches, flows_forward = self.propagate_all(lr, None)
+        sr = self.reconstruct_frames(lr, spatial, branches, t)
+        return sr[..., : 4 * height, : 4 * width], flows_forward[..., :height, :width]
+
+    def forward_window(self, lr: torch.Tensor, core: int,
+                       carry: WindowCarry | None = None) -> tuple[torch.Tensor, WindowCarry]:
+        """The outputs of the first `core` frames of `lr` and what the next window needs to go on from them.
+
+        The frames after the core are look-ahead for the backward branches only. With the `carry` of the
+        previous window, the forward branches continue from where it left off, so a shot in consecutive windows
+        differs from one whole window only by the look-ahead the backward branches miss at each window's end
+        (`context_frames` of it make that negligible). Scene cuts start again with no carry.
+        """
+        n, t, c, height, width = lr.shape
+        if not 1 <= core <= t:
+            raise ValueError(f"the core must be 1 to {t} frames of the window, got {core}")
+        lr = _pad_to_min_size(lr, MIN_SIZE)
+        spatial, branches, flows_forward = self.propagate_all(lr, carry)
+        sr = self.reconstruct_frames(lr, spatial, branches, core)
+        carried = 0 if carry is None else len(carry.features[BRANCHES[1]])
+        last = core - 1 + carried  # the index, among the carried and the window's frames, of the last core frame
+        features = {name: ((carry.features[name] if carry else []) + branches[name][:core])[-2:]
+                    for name in BRANCHES if not name.startswith("backward")}
+        # flows_forward[i] goes from frame i+1 to frame i of that same sequence.
+        flow = flows_forward[:, last - 1] if last >= 1 else None
+        return sr[..., : 4 * height, : 4 * width], WindowCarry(lr[:, core - 1], flow, features)
+
+    def propagate_all(self, lr: torch.Tensor, carry: WindowCarry | None
+                      ) -> tuple[list[torch.Tensor], dict[str, list[torch.Tensor]], torch.Tensor]:
+        """Spatial features, the four branches' features per frame, and the forward flows: from the frame before
+        the window on (the carried ones first) when there is a carry."""
+        n, t = lr.shape[:2]
         spatial = list(self.feat_extract(lr.flatten(0, 1)).unflatten(0, (n, t)).unbind(1))
-        flows_backward, flows_forward = self.compute_flows(lr)
+        flows_backward = self.spynet_flows(lr, backward=True)
+        if carry is None:
+            flows_forward = self.spynet_flows(lr, backward=False)
+        else:
+            flows_forward = self.spynet_flows(torch.cat([carry.lr[:, None], lr], dim=1), backward=False)
+            if carry.flow is not None:
+                flows_forward = torch.cat([carry.flow[:, None], flows_forward], dim=1)
         branches: dict[str, list[torch.Tensor]] = {}
         for name in BRANCHES:
-            flows = flows_backward if name.startswith("backward") else flows_forward
-            branches[name] = self.propagate(spatial, branches, flows, name)
-        sr = torch.stack([self.reconstruct(lr[:, i], spatial[i], [b[i] for b in branches.values()])
-                          for i in range(t)], dim=1)
-        return sr[..., : 4 * height, : 4 * width], flows_forward[..., :height, :width]
+            if name.startswith("backward"):
+                branches[name] = self.propagate(spatial, branches, flows_backward, name)
+            else:
+                history = carry.features[name] if carry is not None else []
+                branches[name] = self.propagate(spatial, branches, flows_forward, name, history)
+        return spatial, branches, flows_forward
+
+    def reconstruct_frames(self, lr: torch.Tensor, spatial: list[torch.Tensor],
+                           branches: dict[str, list[torch.Tensor]], count: int) -> torch.Tensor:
+        """The first `count` output frames, written into one tensor as they come (no list of them to stack)."""
+        sr = None
+        for i in range(count):
+            frame = self.reconstruct(lr[:, i], spatial[i], [b[i] for b in branches.values()])
+            if sr is None:
+                sr = frame.new_empty(frame.shape[0], count, *frame.shape[1:])
+            sr[:, i] = frame
+        return sr
 
     def compute_flows(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, T-1, 2, H, W) each: backward[i] from frame i to i+1, forward[i] from frame i+1 to i."""
+        return self.spynet_flows(lr, backward=True), self.spynet_flows(lr, backward=False)
+
+    def spynet_flows(self, lr: torch.Tensor, backward: bool) -> torch.Tensor:
+        """(N, T-1, 2, H, W): from frame i to i+1 (backward), or from frame i+1 to i (forward)."""
         n, t, c, h, w = lr.shape
         if t == 1:
-            empty = lr.new_zeros(n, 0, 2, h, w)
-            return empty, empty
+            return lr.new_zeros(n, 0, 2, h, w)
         earlier, later = lr[:, :-1].flatten(0, 1).float(), lr[:, 1:].flatten(0, 1).float()
+        if not backward:
+            earlier, later = later, earlier
         # Flows in fp32 even under autocast: half precision makes them visibly wrong at HD widths.
         with torch.autocast(lr.device.type, enabled=False):
-            backward = self.spynet(earlier, later).unflatten(0, (n, t - 1))
-            forward = self.spynet(later, earlier).unflatten(0, (n, t - 1))
-        return backward, forward
+            flows = torch.cat([self.spynet(source, target) for source, target in
+                               zip(earlier.split(FLOW_PAIRS_PER_CALL), later.split(FLOW_PAIRS_PER_CALL))])
+        return flows.unflatten(0, (n, t - 1))
 
     def propagate(self, spatial: list[torch.Tensor], branches: dict[str, list[torch.Tensor]],
-                  flows: torch.Tensor, name: str) -> list[torch.Tensor]:
-        """One branch over the whole clip: each frame's features, aligned from the previous two steps."""
+                  flows: torch.Tensor, name: str, history: Sequence[torch.Tensor] = ()) -> list[torch.Tensor]:
+        """One branch over the whole clip: each frame's features, aligned from the previous two steps.
+
+        `history` (forward branches only) is the branch's features of the one or two frames before the clip,
+        oldest first; `flows` then begins with the flows into those frames.
+        """
         t = len(spatial)
         backward = name.startswith("backward")
         order = range(t - 1, -1, -1) if backward else range(t)
+        done = list(history)  # in propagation order: the carried features, then this clip's
+        carried = len(done)
         # The flow that carries frame `index`'s neighbour in propagation order onto frame `index`.
-        flow_to = (lambda index: flows[:, index]) if backward else (lambda index: flows[:, index - 1])
+        flow_to = (lambda index: flows[:, index]) if backward else (lambda index: flows[:, index - 1 + carried])
         step_back = 1 if backward else -1
-        outputs: list[torch.Tensor] = []
-        propagated = spatial[0].new_zeros(spatial[0].shape[0], self.mid_channels, *spatial[0].shape[-2:])
-        for step, index in enumerate(order):
+        propagated = done[-1] if done else spatial[0].new_zeros(spatial[0].shape[0], self.mid_channels,
+                                                                 *spatial[0].shape[-2:])
+        for index in order:
             current = spatial[index]
-            if step > 0:
+            if done:
                 flow_1 = flow_to(index)
                 condition_1 = flow_warp(propagated, flow_1)
                 two_back, flow_2, condition_2 = (torch.zeros_like(propagated), torch.zeros_like(flow_1),
                                                  torch.zeros_like(condition_1))
-                if step > 1:
-                    two_back = outputs[-2]
+                if len(done) > 1:
+                    two_back = done[-2]
                     # Second order: chain the flow one more step, from the previous frame to the one before.
                     flow_2 = flow_1 + flow_warp(flow_to(index + step_back), flow_1)
                     condition_2 = flow_warp(two_back, flow_2)
@@ -152,7 +234,8 @@ class BasicVSRPlusPlus(nn.Module):
                     torch.cat([condition_1, current, condition_2], dim=1), flow_1, flow_2)
             earlier = [features[index] for features in branches.values()]
             propagated = propagated + self.backbone[name](torch.cat([current, *earlier, propagated], dim=1))
-            outputs.append(propagated)
+            done.append(propagated)
+        outputs = done[carried:]
         return outputs[::-1] if backward else outputs
 
     def reconstruct(self, lr_frame: torch.Tensor, spatial: torch.Tensor, branch_features: list[torch.Tensor]):

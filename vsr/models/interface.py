@@ -3,6 +3,11 @@
 A model is a torch.nn.Module with `forward(lr) -> sr`: lr is (N, T, 3, H, W) float RGB in [0, 1], sr is
 (N, T, 3, scale*H, scale*W). It declares the facts below as attributes; the pipeline reads them and never
 special-cases a model by name.
+
+A windowed model may also offer `forward_window(lr, core, carry) -> (sr, carry)`: the outputs of the first
+`core` frames of `lr` (the rest is look-ahead), going on from the previous window's `carry` (None at the start
+of a shot), and the carry for the next. The pipeline then gives it no frames before a window's core, so no
+frame is computed twice but the look-ahead (vsr/pipeline/window_size.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,14 @@
-"""Running a model over a frame sequence: in windows for models that look both ways, step by step for streams."""
+"""Running a model over a frame sequence: in windows for models that look both ways, step by step for streams.
+
+Windows are sized in vsr/pipeline/window_size.py. A model that offers `forward_window` (BasicVSR++) gets
+windows with look-ahead only and carries its forward state from one to the next, one state per tile position;
+any other windowed model gets its context frames on both sides.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from functools import partial
@@ -16,6 +22,7 @@ from vsr.io.frames import Frame
 from vsr.pipeline.scenes import split_at_cuts
 from vsr.pipeline.tensors import images_to_tensor, tensor_to_images
 from vsr.pipeline.tiles import run_tiled, upscale_tiled
+from vsr.pipeline.window_size import AUTO, Chunk, WindowPlan, WindowStats, plan_windows
 from vsr.pipeline.windows import chunk_windows
 
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -58,24 +65,35 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=PRECISIONS[precision])
 
 
-def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.device, chunk: int = 8,
+def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.device, chunk: Chunk = AUTO,
                    streaming: bool | None = None, tile: int = 0, tile_overlap: int = 16,
                    scene_cuts: bool = True, precision: str = "auto",
-                   on_window: Callable[[list[Frame]], None] | None = None) -> Iterator[Frame]:
+                   on_window: Callable[[list[Frame]], None] | None = None,
+                   stats: WindowStats | None = None) -> Iterator[Frame]:
     """Output frame i carries input frame i's pts; memory holds one window, whatever the length.
 
-    `tile` > 0 runs the model on overlapping tiles of that many input pixels; `scene_cuts` runs each shot as an
-    independent sequence, so that no frame of one shot influences another's; `precision` is auto, fp32, fp16
-    or bf16. `on_window`, if given, sees the core frames of each window before they are upscaled: where the
-    windows meet is where a chunked model could show seams.
+    `chunk` is the core frames of a window, or "auto": as many as fit half the free memory, measured for the
+    first frame's size. `tile` > 0 runs the model on overlapping tiles of that many input pixels; `scene_cuts`
+    runs each shot as an independent sequence, so that no frame of one shot influences another's; `precision`
+    is auto, fp32, fp16 or bf16. `on_window`, if given, sees the core frames of each window before they are
+    upscaled: where the windows meet is where a chunked model could show seams. `stats`, if given, gets the
+    window plan and counts the frames computed and output.
     """
     streaming = uses_streaming(model) if streaming is None else streaming
-    modes = partial(_inference_modes, device, resolve_precision(precision, model, device))
-    for scene in _scenes(frames, model, scene_cuts):
+    precision = resolve_precision(precision, model, device)
+    modes = partial(_inference_modes, device, precision)
+    stats = WindowStats() if stats is None else stats
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        return
+    height, width = first.image.shape[:2]
+    stats.plan = plan = plan_windows(model, chunk, height, width, device, precision, tile, streaming)
+    for scene in _scenes(itertools.chain([first], frames), model, scene_cuts):
         if streaming:
-            yield from _upscale_stepwise(scene, model, device, tile, tile_overlap, modes)
+            yield from _upscale_stepwise(scene, model, device, tile, tile_overlap, modes, stats)
         else:
-            yield from _upscale_windows(scene, model, device, chunk, tile, tile_overlap, on_window, modes)
+            yield from _upscale_windows(scene, model, device, plan, tile, tile_overlap, on_window, modes, stats)
 
 
 @contextlib.contextmanager
@@ -103,24 +121,44 @@ def _model_input(model: nn.Module, images: list[np.ndarray], device: torch.devic
     return images_to_tensor(images, device, as_float)
 
 
-def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.device, chunk: int, tile: int,
-                     overlap: int, on_window: Callable[[list[Frame]], None] | None, modes) -> Iterator[Frame]:
-    for window in chunk_windows(frames, chunk, model.context_frames):
+def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.device, plan: WindowPlan, tile: int,
+                     overlap: int, on_window: Callable[[list[Frame]], None] | None, modes,
+                     stats: WindowStats) -> Iterator[Frame]:
+    """Called once per shot, so that each shot starts with nothing carried."""
+    carries: dict[int, object] = {}  # what each tile position's window hands the next
+    for window in chunk_windows(frames, plan.size, plan.look_ahead, plan.look_back):
         if on_window is not None:
             on_window(window.core)
+        stats.computed += len(window.items)
+        stats.output += len(window.core)
         images = [frame.image for frame in window.items]
         with modes():
-            sr = finite(upscale_tiled(model, _model_input(model, images, device), tile, overlap))
-            outputs = tensor_to_images(sr, images[0].dtype)
-        for frame, image in zip(window.core, outputs[window.core_start:window.core_stop]):
+            clip = _model_input(model, images, device)
+            if plan.carries:
+                run = partial(_window_tile, model, carries, len(window.core))
+                sr = run_tiled(run, clip, model.scale, model.size_multiple, tile, overlap)
+            else:
+                sr = upscale_tiled(model, clip, tile, overlap)[:, window.core_start:window.core_stop]
+            outputs = tensor_to_images(finite(sr), images[0].dtype)
+        for frame, image in zip(window.core, outputs):
             yield replace(frame, image=image)
 
 
+def _window_tile(model: nn.Module, carries: dict[int, object], core: int, tile: torch.Tensor,
+                 index: int) -> torch.Tensor:
+    """One window on one tile, going on from that tile position's carry: tiles sit at the same place in every
+    frame, so each position's forward propagation continues as it would on a clip of that tile alone."""
+    sr, carries[index] = model.forward_window(tile, core, carries.get(index))
+    return sr
+
+
 def _upscale_stepwise(frames: Iterable[Frame], model: nn.Module, device: torch.device, tile: int,
-                      overlap: int, modes) -> Iterator[Frame]:
+                      overlap: int, modes, stats: WindowStats) -> Iterator[Frame]:
     """Called once per shot, so that each shot starts from no state."""
     states: dict[int, object] = {}  # one recurrent state per tile
     for frame in frames:
+        stats.computed += 1
+        stats.output += 1
         with modes():
             lr = _model_input(model, [frame.image], device)
             sr = run_tiled(partial(_step_tile, model, states), lr, model.scale, model.size_multiple, tile, overlap)

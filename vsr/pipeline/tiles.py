@@ -32,7 +32,8 @@ def run_tiled(run: TileRunner, clip: torch.Tensor, scale: int, multiple: int, ti
 
     The clip is padded to the size multiple as a whole, and tiles have sizes and starts on that multiple, so
     every tile sees the pixels (and the grid alignment) it would see untiled. `run` gets each tile's index
-    too, so a streaming model can keep one state per tile.
+    too, so a streaming model (or a window carrying state to the next) can keep one state per tile; it may give
+    fewer frames than the clip has (a window's core), and the result has as many.
     """
     padded, (height, width) = pad_to_multiple(clip, multiple)
     padded_height, padded_width = padded.shape[-2:]
@@ -44,10 +45,13 @@ def run_tiled(run: TileRunner, clip: torch.Tensor, scale: int, multiple: int, ti
     tile_height, tile_width = min(tile, padded_height), min(tile, padded_width)
     row_weights = [axis_weights(top, tile_height, padded_height, scale, overlap).to(clip.device) for top in tops]
     column_weights = [axis_weights(left, tile_width, padded_width, scale, overlap).to(clip.device) for left in lefts]
-    canvas = torch.zeros((*clip.shape[:3], scale * padded_height, scale * padded_width), device=clip.device)
+    canvas = None
     for row, top in enumerate(tops):
         for column, left in enumerate(lefts):
             output = run(padded[..., top:top + tile_height, left:left + tile_width], row * len(lefts) + column)
+            if canvas is None:  # as many frames as `run` gives: a window's core may be fewer than its frames
+                canvas = torch.zeros((*output.shape[:3], scale * padded_height, scale * padded_width),
+                                     device=clip.device)
             region = canvas[..., scale * top:scale * (top + tile_height), scale * left:scale * (left + tile_width)]
             region.addcmul_(output.float(), row_weights[row][:, None] * column_weights[column])
     # The weights are a product of per-axis weights over a grid of tiles, so their sum is a product of sums.

@@ -1,0 +1,200 @@
+"""How many frames a window holds: as many as fit a memory budget (`--chunk auto`), or as many as asked.
+
+A bidirectional model keeps every frame's features, for every branch, until its window is reconstructed, so
+its memory grows with the window while its overhead shrinks: a window of C core frames also runs the
+look-ahead frames after it (and, for models that cannot carry state from window to window, as many before
+it), which are computed and thrown away. The largest window that fits wastes least; a shot shorter than it
+runs as one window, with no overhead at all.
+
+The budget is a share of what is free: RAM, or GPU memory on a GPU. The model's own need is measured once per
+frame size and precision, by running it on shape-only tensors (vsr/pipeline/peak_bytes.py) for two short
+window lengths. Its peak is the larger of several phases' (propagation, with large fixed scratch; then
+reconstruction, holding every frame's features), and a short window peaks in a phase that grows more slowly
+than the one a long window peaks in: so the bytes per frame are the larger of the growth of the peak and of
+what is held for every frame at the end, which bounds the peak of any longer window from above.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vsr.io.memory import available_memory
+from vsr.pipeline.peak_bytes import Usage, measure_bytes
+
+AUTO = "auto"
+BUDGET_SHARE = 0.5  # of free memory: room for operator workspaces, the allocator's slack, the other stages
+MAX_WINDOW = 1000  # frames: beyond it the look-ahead costs under 1% and the output would wait too long
+FIXED_WINDOW = 8  # models without temporal context: any window gives the same frames, this one small batches
+PROBE_FRAMES = (2, 3)  # window lengths measured: two, since one frame runs no optical flow
+# Per frame, outside the model: the decoded low-res image and its stacked copy (per input pixel); the 8-bit
+# result, its channels-last copy and the float32 clamped copy it is rounded from (per output pixel); on tiles,
+# the float32 canvas the tiles are blended into (per output pixel).
+INPUT_BYTES_PER_PIXEL = 8
+OUTPUT_BYTES_PER_PIXEL = 24
+CANVAS_BYTES_PER_PIXEL = 12
+
+Chunk = int | str  # a number of core frames, or "auto"
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How a sequence is cut for the model, and why."""
+
+    size: int  # core frames per window (1 for models that stream)
+    look_ahead: int  # frames after each core, computed and dropped
+    look_back: int  # frames before each core: 0 where the model carries its forward state across windows
+    # "stream", "fixed" (--chunk N), "per-frame" (no temporal context), "auto" (sized to the budget), or
+    # "unmeasured" (auto, but the model's memory could not be measured: FIXED_WINDOW frames)
+    mode: str
+    budget: int | None = None  # bytes the window may take (auto only)
+    need: int | None = None  # bytes the chosen window takes by the measurement (auto only)
+    note: str = ""  # why the memory could not be measured ("unmeasured")
+
+    @property
+    def carries(self) -> bool:
+        return self.mode != "stream" and self.look_back == 0 and self.look_ahead > 0
+
+    def describe(self, frame_count: int | None = None) -> str:
+        """One line for `vsr run`: the window chosen, its context, and the budget behind it."""
+        if self.mode == "stream":
+            return "the model streams frame by frame (--chunk does not apply)"
+        if self.mode == "per-frame":
+            return f"windows of {_frames(self.size)} (the model sees each frame alone: nothing computed twice)"
+        if self.mode == "auto" and frame_count and frame_count <= self.size:
+            return (f"windows of up to {_frames(self.size)}, {_bytes(self.budget)} budget: this "
+                    f"{frame_count}-frame clip runs as one window per shot")
+        windows = f"windows of {_frames(self.size)}"
+        if self.look_back:
+            windows += f" + {self.look_back} before and {self.look_ahead} after"
+        elif self.look_ahead:
+            windows += f" + {self.look_ahead} of look-ahead (forward state carried)"
+        if self.mode == "auto":
+            over = f"; even one frame needs {_bytes(self.need)}: --tile lowers it" if self.need > self.budget else ""
+            return f"{windows}, {_bytes(self.budget)} budget{over}"
+        if self.mode == "unmeasured":
+            return f"{windows}: the model's memory could not be measured ({self.note})"
+        return f"{windows}, as --chunk {self.size} asks"
+
+
+@dataclass
+class WindowStats:
+    """What a run's windows cost: frames the model computed against frames it gave, filled in as it runs."""
+
+    plan: WindowPlan | None = None
+    computed: int = 0
+    output: int = 0
+
+    @property
+    def overhead(self) -> float:
+        """Frames computed per frame output: 1.0 when nothing is computed twice or thrown away."""
+        return self.computed / self.output if self.output else 1.0
+
+
+def carries_state(model: nn.Module) -> bool:
+    """Models offering forward_window(lr, core, carry) hand their forward state from window to window."""
+    return callable(getattr(model, "forward_window", None))
+
+
+def parse_chunk(value: Chunk) -> Chunk:
+    """'auto' or a whole number >= 1 of frames; ValueError, saying so, for anything else."""
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    problem = f"{value!r} is neither auto nor a whole number of frames, at least 1"
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(problem) from None
+    if number < 1:
+        raise ValueError(problem)
+    return number
+
+
+def plan_windows(model: nn.Module, chunk: Chunk, height: int, width: int, device: torch.device,
+                 precision: str = "fp32", tile: int = 0, streaming: bool = False,
+                 budget: int | None = None) -> WindowPlan:
+    """The windows for frames of `height` x `width`: `chunk` core frames, or under "auto" the most that fit
+    `budget` bytes (default: half of what is free on `device`)."""
+    chunk = parse_chunk(chunk)
+    if streaming:
+        return WindowPlan(1, 0, 0, "stream")
+    context = model.context_frames
+    look_back = 0 if carries_state(model) else context
+    if context == 0:
+        return WindowPlan(FIXED_WINDOW if chunk == AUTO else chunk, 0, 0, "per-frame")
+    if chunk != AUTO:
+        return WindowPlan(chunk, context, look_back, "fixed")
+    budget = int(BUDGET_SHARE * free_bytes(device)) if budget is None else budget
+    try:
+        fixed, per_frame = window_memory(model, height, width, device, precision, tile)
+    except Exception as error:  # noqa: BLE001 - an operator without a shape-only form must not stop the run
+        return WindowPlan(FIXED_WINDOW, context, look_back, "unmeasured", note=f"{type(error).__name__}: {error}")
+    per_core = per_frame + _pipeline_bytes(model.scale, height, width, tile)
+    extra = fixed + per_frame * (context + look_back)
+    size = int(max(1, min(MAX_WINDOW, (budget - extra) // per_core)))
+    return WindowPlan(size, context, look_back, "auto", budget, extra + per_core * size)
+
+
+def free_bytes(device: torch.device) -> int:
+    """What can still be allocated where the model runs."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return available_memory()
+
+
+_MEASURED: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[int, int]]] = weakref.WeakKeyDictionary()
+
+
+def window_memory(model: nn.Module, height: int, width: int, device: torch.device, precision: str = "fp32",
+                  tile: int = 0) -> tuple[int, int]:
+    """(fixed, per frame) bytes the model needs for a window of frames this size, measured once and kept.
+
+    On tiles the model sees one tile at a time, so it is measured at the tile's size.
+    """
+    network = getattr(model, "_orig_mod", model)  # under torch.compile, the module it compiled
+    if tile > 0:
+        height, width = min(height, tile), min(width, tile)
+    multiple = getattr(model, "size_multiple", 1)
+    height, width = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    key = (height, width, str(device), precision)
+    known = _MEASURED.setdefault(network, {})
+    if key not in known:
+        short, long = (_window_usage(network, frames, height, width, device, precision) for frames in PROBE_FRAMES)
+        grows = max(long.peak - short.peak, long.last - short.last, 0)
+        per_frame = -(-grows // (PROBE_FRAMES[1] - PROBE_FRAMES[0]))
+        known[key] = (max(0, short.peak - per_frame * PROBE_FRAMES[0]), per_frame)
+    return known[key]
+
+
+def _window_usage(network: nn.Module, frames: int, height: int, width: int, device: torch.device,
+                  precision: str) -> Usage:
+    """The bytes of one window of `frames` frames, every one of them output, as the pipeline runs it."""
+    from vsr.pipeline.inference import autocast  # inference imports this module
+
+    def window() -> None:
+        clip = torch.empty(1, frames, 3, height, width, device=device)
+        if carries_state(network):
+            type(network).forward_window(network, clip, frames)  # the class's: not a compiled instance copy
+        else:
+            network(clip)
+
+    with torch.inference_mode(), autocast(device, precision):
+        return measure_bytes(window)
+
+
+def _pipeline_bytes(scale: int, height: int, width: int, tile: int) -> int:
+    """Per core frame, what the pipeline holds besides the model: see the constants above."""
+    pixels = height * width
+    output = OUTPUT_BYTES_PER_PIXEL + (CANVAS_BYTES_PER_PIXEL if tile > 0 else 0)
+    return pixels * (INPUT_BYTES_PER_PIXEL + output * scale * scale)
+
+
+def _frames(count: int) -> str:
+    return f"{count} frame" + ("" if count == 1 else "s")
+
+
+def _bytes(count: int) -> str:
+    return f"{count / 2**30:.1f} GB" if count >= 2**30 else f"{count / 2**20:.0f} MB"

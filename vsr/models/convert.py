@@ -11,7 +11,7 @@ import torch
 
 from vsr.errors import VsrError
 from vsr.io.destination import check_destination, commit, discard, temporary_sibling
-from vsr.models import srvgg
+from vsr.models import ncnn, rrdb, srvgg
 from vsr.models.weights import load_state_dict
 from vsr.models.zoo import ZOO, build_model, load_into
 
@@ -23,9 +23,9 @@ def converted_weights(source: Path | None, model_name: str | None, scale: int | 
     of `model_name` from the package that provides them.
     """
     if source is not None and source.suffix == ".param":
-        compact = srvgg.read_ncnn(source)
-        compact.build()  # proves the weights fit
-        return compact.state
+        network = _ncnn_network(source)
+        network.build()  # proves the weights fit
+        return network.state
     if model_name is None:
         raise VsrError(source, "say which model these weights are for with --model (see `vsr models`)")
     if model_name not in ZOO:
@@ -40,6 +40,13 @@ def converted_weights(source: Path | None, model_name: str | None, scale: int | 
         state = entry.convert_checkpoint(state)
     load_into(entry.build(scale or entry.scales[-1]), state, source)
     return state
+
+
+def _ncnn_network(param: Path) -> srvgg.NcnnCompact | rrdb.NcnnRRDB:
+    """The ncnn files read as the network they hold: an RRDBNet has Eltwise sums, the compact network none."""
+    if any(layer.type == "Eltwise" for layer in ncnn.read_param(param)):
+        return rrdb.read_ncnn(param)
+    return srvgg.read_ncnn(param)
 
 
 def save_weights(state: dict[str, torch.Tensor], target: Path, overwrite: bool,

@@ -1,7 +1,7 @@
 """Reading ncnn models (`.param` layer list + `.bin` weights) into tensors, without the ncnn runtime.
 
 Only what per-frame SR networks use is supported: layers without weights, Convolution (fp32 or fp16
-weights, optional bias) and PReLU. Anything else is refused by name rather than misread, because a `.bin`
+weights, optional bias, optionally with a fused ReLU or LeakyReLU, which the caller checks) and PReLU. Anything else is refused by name rather than misread, because a `.bin`
 file has no index: every layer's weights must be consumed in order for the next layer's to be found.
 """
 
@@ -18,7 +18,10 @@ from vsr.errors import VsrError
 PARAM_MAGIC = "7767517"
 # The 4-byte tag in front of a weight blob stored with type 0 ("auto"): it says how the values are stored.
 TAG_FP32, TAG_FP16 = 0x00000000, 0x01306B47
-WEIGHTLESS_TYPES = {"Input", "Split", "PixelShuffle", "Interp", "BinaryOp", "ReLU", "Sigmoid", "Crop", "Concat"}
+WEIGHTLESS_TYPES = {"Input", "Split", "PixelShuffle", "Interp", "BinaryOp", "Eltwise", "ReLU", "Sigmoid", "Crop",
+                    "Concat"}
+ARRAY_KEY_BASE = -23300  # an array parameter k is written as key -23300 - k, its value "count,v1,v2,..."
+ACTIVATIONS = {0: None, 1: "relu", 2: "leakyrelu"}  # a Convolution's fused activation (parameter 9)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,19 @@ class NcnnLayer:
 
     def float_param(self, key: int, default: float = 0.0) -> float:
         return float(self.params.get(key, default))
+
+    def float_array(self, key: int) -> list[float]:
+        """An array parameter's values (empty when absent); the count written in front is dropped."""
+        raw = self.params.get(ARRAY_KEY_BASE - key)
+        return [float(value) for value in raw.split(",")[1:]] if raw else []
+
+    def activation(self) -> tuple[str, float] | None:
+        """A Convolution's fused activation: None, ("relu", 0.0) or ("leakyrelu", slope)."""
+        kind = ACTIVATIONS.get(self.int_param(9), f"type {self.int_param(9)}")
+        if kind is None:
+            return None
+        slope = self.float_array(10)
+        return kind, slope[0] if slope else 0.0
 
 
 def read_param(path: str | Path) -> list[NcnnLayer]:
@@ -90,9 +106,9 @@ def _convolution_weights(layer: NcnnLayer, reader: _BlobReader) -> list[torch.Te
     out_channels, kernel_w = layer.int_param(0), layer.int_param(1)
     kernel_h = layer.int_param(11, kernel_w)
     size = layer.int_param(6)
-    if layer.int_param(8) or layer.int_param(9) or layer.int_param(7, 1) != 1:
-        raise VsrError(reader.path, f"layer {layer.name}: int8, fused-activation or grouped convolutions "
-                                    "are not supported")
+    if layer.int_param(8) or layer.int_param(7, 1) != 1 or layer.int_param(9) not in ACTIVATIONS:
+        raise VsrError(reader.path, f"layer {layer.name}: int8 or grouped convolutions, and fused activations "
+                                    "other than ReLU and LeakyReLU, are not supported")
     if not out_channels or size % (out_channels * kernel_h * kernel_w):
         raise VsrError(reader.path, f"layer {layer.name}: weight size {size} does not fit its shape")
     in_channels = size // (out_channels * kernel_h * kernel_w)

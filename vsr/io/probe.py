@@ -98,6 +98,8 @@ def probe_video_file(path: Path) -> VideoInfo:
                 StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "?", s.language)
                 for s in container.streams
             ],
+            tags=dict(container.metadata),
+            video_tags=dict(stream.metadata),
         )
 
 
@@ -114,5 +116,10 @@ def stream_duration(container, stream) -> float | None:
     if stream.duration is not None and stream.time_base:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
-        return container.duration / av.time_base
+        seconds = container.duration / av.time_base
+        if container.format.name.startswith("matroska") and container.start_time:
+            # A Matroska segment's Duration runs from time 0, not from the first frame: a stream recorded from
+            # MPEG-TS starts at 1.4 s, say, and its frames span the Duration less that.
+            seconds -= container.start_time / av.time_base
+        return seconds
     return None

@@ -13,20 +13,25 @@ from vsr.errors import VsrError
 from vsr.io.colors import assumed_matrix, swscale_matrix, swscale_range
 from vsr.io.frame_folder import list_frames, read_png
 from vsr.io.frames import Frame, VideoInfo
+from vsr.io.live import LiveInput
 from vsr.io.probe import open_container
 
 
 class FrameReader:
     """Iterates over a source's frames; afterwards `problems` lists what went wrong on the way."""
 
-    def __init__(self, info: VideoInfo) -> None:
+    def __init__(self, info: VideoInfo, live: LiveInput | None = None) -> None:
         self.info = info
+        self.live = live  # a source read once (a pipe, a network stream), already open
         self.problems: list[str] = []
         self.frames_lost = False  # whether a problem cost frames (a repaired timestamp costs none)
         self.frames_read = 0
 
     def __iter__(self) -> Iterator[Frame]:
-        frames = self._folder_frames() if self.info.is_frame_folder else self._video_frames()
+        if self.live is not None:
+            frames = self._live_frames()
+        else:
+            frames = self._folder_frames() if self.info.is_frame_folder else self._video_frames()
         for frame in frames:
             self.frames_read += 1
             yield frame
@@ -44,27 +49,34 @@ class FrameReader:
             yield Frame(image, index, time_base)
 
     def _video_frames(self) -> Iterator[Frame]:
-        path = Path(self.info.path)
+        with open_container(Path(self.info.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            yield from self._rgb_frames(self._decode_tolerantly(container, stream), Fraction(stream.time_base))
+
+    def _live_frames(self) -> Iterator[Frame]:
+        try:
+            yield from self._rgb_frames(self.live.frames(), self.info.time_base)
+        finally:
+            self.problems.extend(self.live.problems)
+
+    def _rgb_frames(self, decoded_frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[Frame]:
+        """Decoded frames as RGB arrays with strictly increasing timestamps in `time_base`."""
         rgb_format = "rgb48le" if self.info.bit_depth > 8 else "rgb24"
         matrix = swscale_matrix(assumed_matrix(self.info.color, self.info.height))
         color_range = swscale_range(self.info.color.range)
         timestamps = _IncreasingTimestamps(round(1 / (self.info.frame_rate * self.info.time_base)) or 1)
         to_rgb = VideoReformatter()  # one swscale context for the whole video
-        with open_container(path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            try:
-                for decoded in self._decode_tolerantly(container, stream):
-                    pts = timestamps.next(decoded.pts)
-                    rgb = to_rgb.reformat(decoded, format=rgb_format, width=self.info.width,
-                                          height=self.info.height, src_colorspace=matrix,
-                                          src_color_range=color_range, threads=1)
-                    image = rgb.to_ndarray()
-                    yield Frame(image, pts, Fraction(stream.time_base))
-            finally:
-                if timestamps.repaired:
-                    self.problems.append(f"{timestamps.repaired} frame(s) had a missing, repeated or backward "
-                                         "timestamp; each was given the previous frame's plus one frame duration")
+        try:
+            for decoded in decoded_frames:
+                pts = timestamps.next(decoded.pts)
+                rgb = to_rgb.reformat(decoded, format=rgb_format, width=self.info.width, height=self.info.height,
+                                      src_colorspace=matrix, src_color_range=color_range, threads=1)
+                yield Frame(rgb.to_ndarray(), pts, time_base)
+        finally:
+            if timestamps.repaired:
+                self.problems.append(f"{timestamps.repaired} frame(s) had a missing, repeated or backward "
+                                     "timestamp; each was given the previous frame's plus one frame duration")
 
     def _decode_tolerantly(self, container, stream) -> Iterator[av.VideoFrame]:
         """Decode packet by packet, so that one corrupt packet costs its frames, not the rest of the video."""

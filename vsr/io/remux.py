@@ -7,6 +7,9 @@ from pathlib import Path
 
 import av
 
+from vsr.io.live import WAITING, LiveInput
+from vsr.io.tags import carried_tags
+
 FALLBACK_AUDIO_ENCODER = {"webm": "libopus"}  # every other container we write takes AAC
 
 # MPEG-TS lists no codec tags, so FFmpeg's avformat_query_codec cannot answer for it and PyAV's
@@ -85,13 +88,17 @@ class StreamCopier:
     It reads the source through its own demuxer, so it needs no help from the video decoder and holds
     only the packets of one time step in memory, however long the video. Packets whose timestamps would go
     backwards (a damaged source) are dropped, and counted in `dropped`: muxers refuse them.
+
+    A live source (`live`) cannot be read twice: its packets come from the video reader's demuxer instead,
+    through `live.side_packets`, as they arrive.
     """
 
-    def __init__(self, source: Path, output: av.container.OutputContainer) -> None:
+    def __init__(self, source: Path | str, output: av.container.OutputContainer, live: LiveInput | None = None) -> None:
         self.notes: list[str] = []
         self.dropped = 0
         self.source = source
-        self._input = av.open(str(source), "r")
+        self._live = live
+        self._input = live.container if live is not None else av.open(str(source), "r")
         self._output = output
         self._codecs = container_codecs(output)
         self._targets: dict[int, av.stream.Stream] = {}
@@ -106,7 +113,10 @@ class StreamCopier:
             self.close()
             raise
         sources = [self._input.streams[index] for index in self._targets]
-        self._packets = self._input.demux(sources) if sources else iter(())
+        if live is not None:
+            self._packets = None
+        else:
+            self._packets = self._input.demux(sources) if sources else iter(())
         self._pending = None
 
     def _add_stream(self, stream) -> None:
@@ -128,17 +138,23 @@ class StreamCopier:
         else:
             self.notes.append(f"subtitle stream {stream.index} ({codec}) dropped: {container} cannot hold {codec}; "
                               "try .mkv")
-        if stream.index in self._targets and stream.language:
-            self._targets[stream.index].metadata["language"] = stream.language
+        if stream.index in self._targets:
+            self._targets[stream.index].metadata.update(carried_tags(stream.metadata))
 
     def copy_until(self, seconds: float | None) -> None:
         """Mux every packet that starts before `seconds` (all that remain when None)."""
         while self._open:
-            packet = self._pending or next(self._packets, None)
+            packet = self._pending or self._next_packet()
             self._pending = None
+            if packet is WAITING:  # a live source: the rest has not arrived yet
+                if seconds is not None:
+                    return
+                packet = None  # the end: the reader has stopped, whatever it had is here
             if packet is None:
                 self._finish_encoders()
                 return
+            if packet.stream.index not in self._targets:
+                continue
             if packet.dts is None and packet.pts is None:
                 continue  # the demuxer's end-of-stream marker
             start = packet.pts if packet.pts is not None else packet.dts
@@ -147,6 +163,12 @@ class StreamCopier:
                 return
             if self._in_order(packet):
                 self._mux(packet)
+
+    def _next_packet(self):
+        """The next packet to copy; None at the end; WAITING when a live source has sent nothing more yet."""
+        if self._live is not None:
+            return self._live.side_packets.take()
+        return next(self._packets, None)
 
     def _in_order(self, packet) -> bool:
         """Whether the packet's dts is past its stream's last one, as the muxer will store it (else it is dropped)."""
@@ -181,4 +203,5 @@ class StreamCopier:
     def close(self) -> None:
         if self._open:
             self._open = False
-            self._input.close()
+            if self._live is None:  # a live source belongs to its reader
+                self._input.close()

@@ -23,7 +23,9 @@ from vsr.io.colors import output_color, swscale_matrix, swscale_range
 from vsr.io.destination import commit, discard, temporary_sibling
 from vsr.io.frame_folder import write_png
 from vsr.io.frames import Frame, VideoInfo
+from vsr.io.live import LiveInput, ffmpeg_address, is_stream_address
 from vsr.io.remux import StreamCopier, container_codecs, holds
+from vsr.io.tags import carried_tags
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts"}
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}  # every other container gets libx264
@@ -245,11 +247,13 @@ class VideoFileWriter:
     the run before any frame is decoded.
     """
 
-    def __init__(self, target: Path, width: int, height: int, source: VideoInfo, settings: EncoderSettings) -> None:
+    def __init__(self, target: Path, width: int, height: int, source: VideoInfo, settings: EncoderSettings,
+                 live: LiveInput | None = None) -> None:
         self.target = target
-        self.temporary = temporary_sibling(target)
+        self.temporary = self._partial_path()
         self.notes: list[str] = []
-        codec = video_encoder(target, settings.codec or DEFAULT_CODEC.get(target.suffix.lower(), "libx264"))
+        self._live = live
+        codec = video_encoder(target, settings.codec or self._default_codec())
         check_settings(target, codec, settings)
         deep = source.bit_depth > 8
         self._pix_fmt = encoder_pixel_format(codec, deep)
@@ -265,7 +269,7 @@ class VideoFileWriter:
         self._matrix, self._range = swscale_matrix(self.color.matrix), swscale_range(self.color.range)
         self._copier: StreamCopier | None = None
         try:
-            self._container = av.open(str(self.temporary), "w")
+            self._container = self._open_output()
         except (OSError, av.error.FFmpegError, ValueError) as error:
             raise VsrError(target, f"cannot be written ({self._problem(error)})") from None
         # A container of frame slots (AVI) gets pts in 1/fps: each frame's slot, counted from the first frame.
@@ -273,13 +277,23 @@ class VideoFileWriter:
         try:
             self._stream = self._add_video_stream(codec, width, height, source, settings)
             self._open_encoder(codec, settings)
-            self._copier = None if source.is_frame_folder else self._copy_streams(Path(source.path))
+            self._copier = None if source.is_frame_folder else self._copy_streams(source.path)
             self._write_header()
         except BaseException:
             self.abort()
             raise
         if self._copier:
             self.notes.extend(self._copier.notes)
+
+    def _partial_path(self) -> Path | None:
+        """The hidden sibling the file is written to until complete."""
+        return temporary_sibling(self.target)
+
+    def _default_codec(self) -> str:
+        return DEFAULT_CODEC.get(self.target.suffix.lower(), "libx264")
+
+    def _open_output(self) -> av.container.OutputContainer:
+        return av.open(str(self.temporary), "w")
 
     def _add_video_stream(self, codec: str, width: int, height: int, source: VideoInfo, settings: EncoderSettings):
         if not holds(container_codecs(self._container), av.Codec(codec, "w")):
@@ -303,6 +317,8 @@ class VideoFileWriter:
         cc.color_primaries, cc.color_trc = self.color.primaries, self.color.transfer
         if source.rotation:
             stream.set_display_rotation(source.rotation)
+        stream.metadata.update(carried_tags(source.video_tags))
+        self._container.metadata.update(carried_tags(source.tags))
         return stream
 
     def _open_encoder(self, codec: str, settings: EncoderSettings) -> None:
@@ -320,12 +336,12 @@ class VideoFileWriter:
         if unused:  # FFmpeg leaves options an encoder does not know unused, and says nothing
             raise VsrError(self.target, f"encoder {codec} does not take --{USER_OPTION[unused[0]]}; leave it out")
 
-    def _copy_streams(self, source: Path) -> StreamCopier:
+    def _copy_streams(self, source: str) -> StreamCopier:
         """The source's audio and subtitles, beside the video; an audio encoder the container needs opens now."""
         messages: list[str] = []
         try:
             with ffmpeg_messages() as messages:
-                return StreamCopier(source, self._container)
+                return StreamCopier(source if self._live else Path(source), self._container, self._live)
         except (av.error.FFmpegError, ValueError) as error:
             said = f" ({'; '.join(messages)})" if messages else ""
             raise VsrError(self.target, f"{self._problem(error)}{said}") from None
@@ -390,6 +406,9 @@ class VideoFileWriter:
         if self._copier and self._copier.dropped:
             self.notes.append(f"{self._copier.dropped} audio/subtitle packet(s) of {self._copier.source} dropped: "
                               "their timestamps repeated or went backwards (a damaged source)")
+        self._finish_output()
+
+    def _finish_output(self) -> None:
         commit(self.temporary, self.target)
 
     def abort(self) -> None:
@@ -400,12 +419,71 @@ class VideoFileWriter:
             self._container.close()
         except (OSError, av.error.FFmpegError, ValueError):
             pass
+        self._drop_output()
+
+    def _drop_output(self) -> None:
         discard(self.temporary)
 
     def _problem(self, error: BaseException) -> str:
         """FFmpeg's or the OS's words for a failure, whole, naming the target: the hidden partial is ours alone."""
         text = getattr(error, "strerror", None) or str(error)
-        return text.replace(str(self.temporary), str(self.target))
+        return text if self.temporary is None else text.replace(str(self.temporary), str(self.target))
+
+
+LIVE_X264_PRESET = "veryfast"  # what live streaming software uses: medium can cost more than a small model
+
+
+class VideoStreamWriter(VideoFileWriter):
+    """Encodes to standard output ('-') or to a network address as frames come: there is nothing to rename.
+
+    On failure the stream just ends (the caller's exit status says so). The container is `format`, or the
+    usual one for the address: Matroska on standard output (it keeps every timestamp), MPEG-TS for udp, tcp,
+    srt and rtp, FLV for rtmp. Packets are flushed as they are muxed, and x264 runs without look-ahead
+    (`tune zerolatency`) at the `veryfast` preset unless --preset says otherwise, so that each frame leaves
+    as soon as it is upscaled.
+    """
+
+    def __init__(self, target: str, width: int, height: int, source: VideoInfo, settings: EncoderSettings,
+                 stream_format: str | None = None, live: LiveInput | None = None) -> None:
+        self.stream_format = stream_format or default_stream_format(target)
+        if self.stream_format is None:
+            raise VsrError(target, "say which container to stream with --format (mpegts, matroska, flv, nut, ...)")
+        super().__init__(target, width, height, source, settings, live)
+
+    def _partial_path(self) -> None:
+        return None
+
+    def _default_codec(self) -> str:
+        return "libvpx-vp9" if self.stream_format == "webm" else "libx264"
+
+    def _open_output(self) -> av.container.OutputContainer:
+        options = {"flush_packets": "1"}
+        if self.stream_format in ("mp4", "mov", "ipod"):  # no seeking back to write the index: fragments
+            options["movflags"] = "frag_keyframe+empty_moov+default_base_moof"
+        return av.open(ffmpeg_address(str(self.target), writing=True), "w", format=self.stream_format,
+                       container_options=options)
+
+    def _add_video_stream(self, codec: str, width: int, height: int, source: VideoInfo, settings: EncoderSettings):
+        stream = super()._add_video_stream(codec, width, height, source, settings)
+        if codec == "libx264":
+            live = {"tune": "zerolatency", "preset": settings.preset or LIVE_X264_PRESET}
+            stream.codec_context.options = {**stream.codec_context.options, **live}
+        return stream
+
+    def _finish_output(self) -> None:
+        pass
+
+    def _drop_output(self) -> None:
+        pass
+
+
+def default_stream_format(address: str) -> str | None:
+    """The container usually streamed to this address; None where FFmpeg must be told."""
+    if address == "-":
+        return "matroska"
+    scheme = address.split("://", 1)[0].lower()
+    return {"udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rtp": "rtp_mpegts", "rtmp": "flv",
+            "rtmps": "flv", "rtsp": "rtsp"}.get(scheme)
 
 
 class _FrameSlots:
@@ -479,7 +557,12 @@ class FrameFolderWriter:
         discard(self.temporary)
 
 
-def open_writer(target: Path, width: int, height: int, source: VideoInfo, settings: EncoderSettings):
+def open_writer(target: Path | str, width: int, height: int, source: VideoInfo, settings: EncoderSettings,
+                live: LiveInput | None = None, stream_format: str | None = None):
+    """The writer for `target`: a stream ('-' or a URL), a video file, or a folder of PNG frames."""
+    if isinstance(target, str) and is_stream_address(target):
+        return VideoStreamWriter(target, width, height, source, settings, stream_format, live)
+    target = Path(target)
     if is_video_path(target):
-        return VideoFileWriter(target, width, height, source, settings)
+        return VideoFileWriter(target, width, height, source, settings, live)
     return FrameFolderWriter(target, source)

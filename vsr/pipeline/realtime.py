@@ -53,13 +53,15 @@ class RealtimePlan:
                 "(`vsr models`), a GPU or a smaller input would")
 
 
-def plan_realtime(info: VideoInfo, model: nn.Module, device: torch.device, chunk: int, target: Path,
-                  codec: str | None = None) -> RealtimePlan:
+def plan_realtime(info: VideoInfo, model: nn.Module, device: torch.device, chunk: int | str, target: Path | str,
+                  codec: str | None = None, frames: list | None = None) -> RealtimePlan:
     """Time inference on the first frames with each candidate precision; keep the first that keeps up.
 
-    `codec` is the user's choice, kept as it is; without one, a GPU gets NVENC where it can.
+    `codec` is the user's choice, kept as it is; without one, a GPU gets NVENC where it can. A live source,
+    which cannot be read twice, passes sample `frames` of its own instead.
     """
-    frames = list(islice(FrameReader(info), SAMPLE_FRAMES))
+    if frames is None:
+        frames = list(islice(FrameReader(info), SAMPLE_FRAMES))
     source_fps = float(info.frame_rate)
     measured = []
     for precision in candidate_precisions(model, device):
@@ -69,7 +71,7 @@ def plan_realtime(info: VideoInfo, model: nn.Module, device: torch.device, chunk
             break
     precision, fps = measured[-1] if measured[-1][1] >= source_fps else max(measured, key=lambda pair: pair[1])
     nvenc_missing = False
-    if codec is None and device.type == "cuda" and is_video_path(target):
+    if codec is None and device.type == "cuda" and isinstance(target, Path) and is_video_path(target):
         codec = nvenc_encoder(target.suffix, info.bit_depth > 8)
         nvenc_missing = codec is None
     return RealtimePlan(precision, codec, fps, source_fps, nvenc_missing)
@@ -96,7 +98,7 @@ def _cpu_has_amx_bf16() -> bool:
         return False
 
 
-def inference_fps(frames: list, model: nn.Module, device: torch.device, chunk: int, precision: str) -> float:
+def inference_fps(frames: list, model: nn.Module, device: torch.device, chunk: int | str, precision: str) -> float:
     """Frames/s of the inference stage alone, after one untimed pass (first-call costs, cudnn autotuning)."""
     def one_pass() -> None:
         for _ in upscale_frames(frames, model, device, chunk=chunk, precision=precision):

@@ -14,6 +14,7 @@ from typing import TypeVar
 T = TypeVar("T")
 _END = object()
 POLL_SECONDS = 0.1
+JOIN_SECONDS = 5.0  # how long a stopped pipeline waits for a source blocked in a read
 
 
 class Stopped(Exception):
@@ -37,6 +38,9 @@ class _Channel:
             except queue.Full:
                 continue
 
+    def full(self) -> bool:
+        return self._queue.full()
+
     def __iter__(self) -> Iterator:
         while True:
             if self._stop.is_set():
@@ -50,15 +54,49 @@ class _Channel:
             yield item
 
 
-def run_threaded(source: Iterable, stage: Callable[[Iterable], Iterable[T]], queue_size: int = 8) -> Iterator[T]:
-    """Yield stage(source) in the caller's thread, with source and stage each running in a thread of its own."""
+class Overload:
+    """What a live source does when the stage cannot keep up: the queue after the source is full, and `behind()`
+    says the output runs slower than the source (a pipe fed faster than real time fills the queue too).
+
+    `drop` skips the source's item instead of waiting for room, so the output stays live; otherwise the source
+    waits and the output falls behind. `on_first` is called once, from the source's thread, when it first happens.
+    """
+
+    def __init__(self, drop: bool, behind: Callable[[], bool], on_first: Callable[[], None] | None = None) -> None:
+        self.drop = drop
+        self.behind = behind
+        self.on_first = on_first
+        self.happened = False
+        self.dropped = 0
+
+    def skips(self) -> bool:
+        """Called when the queue is full: whether to drop the item (after saying so the first time)."""
+        if not self.behind():
+            return False
+        if not self.happened:
+            self.happened = True
+            if self.on_first is not None:
+                self.on_first()
+        if self.drop:
+            self.dropped += 1
+        return self.drop
+
+
+def run_threaded(source: Iterable, stage: Callable[[Iterable], Iterable[T]], queue_size: int = 8,
+                 overload: Overload | None = None) -> Iterator[T]:
+    """Yield stage(source) in the caller's thread, with source and stage each running in a thread of its own.
+
+    `overload` (for live sources) watches the queue after the source, and drops items there if it says so.
+    """
     stop = threading.Event()
     errors: list[BaseException] = []
     decoded, processed = _Channel(queue_size, stop), _Channel(queue_size, stop)
 
-    def pump(items: Callable[[], Iterable], into: _Channel) -> None:
+    def pump(items: Callable[[], Iterable], into: _Channel, watch: Overload | None = None) -> None:
         try:
             for item in items():
+                if watch is not None and into.full() and watch.skips():
+                    continue
                 into.put(item)
             into.put(_END)
         except Stopped:
@@ -68,7 +106,7 @@ def run_threaded(source: Iterable, stage: Callable[[Iterable], Iterable[T]], que
             stop.set()
 
     threads = [
-        threading.Thread(target=pump, args=(lambda: source, decoded), name="vsr-decode", daemon=True),
+        threading.Thread(target=pump, args=(lambda: source, decoded, overload), name="vsr-decode", daemon=True),
         threading.Thread(target=pump, args=(lambda: stage(decoded), processed), name="vsr-infer", daemon=True),
     ]
     for thread in threads:
@@ -80,6 +118,8 @@ def run_threaded(source: Iterable, stage: Callable[[Iterable], Iterable[T]], que
     finally:
         stop.set()
         for thread in threads:
-            thread.join()
+            # A live source can block in a read (a pipe, a socket) that no flag interrupts; it is a daemon
+            # thread, and the process ends without it.
+            thread.join(timeout=None if thread.name != "vsr-decode" else JOIN_SECONDS)
     if errors:
         raise errors[0]

@@ -6,7 +6,9 @@ For each model, each variant runs `vsr run` end to end (decode, inference, encod
 - `torch`: `--backend torch`, the old CLI path, the baseline the others are divided by;
 - `openvino fp32`: `--backend openvino --precision fp32`;
 - `openvino auto`: `--backend openvino --precision auto` (bf16 reconstruction on CPUs that compute bf16 in
-  hardware, fp32 elsewhere).
+  hardware, fp32 elsewhere);
+- `openvino int8`: `--backend openvino --precision int8` (the reconstruction network calibrated to int8 with
+  NNCF, shipped beside the weights; models without an int8 form are skipped).
 
 Each variant has its own VSR_CACHE_DIR in a temporary folder, so its first run exports and compiles from
 nothing: that run is untimed for frames/s and its wall time is reported as "first run s". Then R rounds run
@@ -48,6 +50,7 @@ VARIANTS = {
     "torch": ["--backend", "torch"],
     "openvino fp32": ["--backend", "openvino", "--precision", "fp32"],
     "openvino auto": ["--backend", "openvino", "--precision", "auto"],
+    "openvino int8": ["--backend", "openvino", "--precision", "int8"],
 }
 BASELINE = "torch"
 REPORT = re.compile(r"(\d+) frames in ([\d.]+) s \(([\d.]+) fps\)")

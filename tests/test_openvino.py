@@ -181,3 +181,45 @@ def test_export_refuses_models_it_cannot_write_and_keeps_existing_files(tmp_path
     assert result.exit_code == 1 and "no ONNX export yet" in result.stderr and not target.exists()
     target.write_bytes(b"mine")
     assert run_cli("export", "-o", target).exit_code == 1 and target.read_bytes() == b"mine"
+
+
+def test_frvsr_in_int8_stays_close_to_fp32_over_a_stream():
+    model = build_model("frvsr")  # the shipped weights, whose calibrated int8 network ships beside them
+    frames = smooth_frames(6, 32, 48)
+    int8 = stream(OpenVinoFRVSR(model, "int8"), frames)
+    reference = stream(model, frames)
+    for ours, theirs in zip(int8, reference):
+        error = (ours.clamp(0, 1) - theirs.clamp(0, 1)).pow(2).mean()
+        assert 10 * torch.log10(1 / error) > 40  # and no drift: the last frame as close as the first
+
+
+def test_int8_is_refused_where_there_is_no_int8_form(tmp_path, run_cli):
+    from vsr.errors import VsrError
+
+    with pytest.raises(VsrError, match="runs on OpenVINO on the CPU"):
+        choose_engine(build_model("frvsr"), "torch", CPU, "int8")
+    with pytest.raises(VsrError, match="no int8 form"):
+        choose_engine(build_model("frvsr-real"), "auto", CPU, "int8")
+    with pytest.raises(VsrError, match="has no int8 form"):
+        choose_engine(SRVGGNetCompact(num_feat=8, num_conv=2), "auto", CPU, "int8")
+
+
+def test_int8_made_for_other_weights_is_refused(tmp_path, run_cli):
+    import shutil
+
+    from vsr.backends.int8 import int8_ir_path
+    from vsr.models.zoo import ZOO
+
+    shipped = ZOO["frvsr"].bundled_weights
+    from safetensors.torch import save_file
+
+    other = tmp_path / "other.safetensors"  # the same network in fp32: other bytes, so other weights to the check
+    save_file({k: v.float().contiguous() for k, v in build_model("frvsr").state_dict().items()}, str(other))
+    for suffix in (".xml", ".bin"):  # the shipped int8 network, beside weights it was not made from
+        shutil.copy(int8_ir_path(shipped).with_suffix(suffix), int8_ir_path(other).with_suffix(suffix))
+    source = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
+
+    result = run_cli("run", source, "-o", tmp_path / "out.mp4", "--weights", other, "--precision", "int8", "--quiet")
+
+    assert result.exit_code == 1 and "calibrated for other weights" in result.stderr
+    assert not (tmp_path / "out.mp4").exists()

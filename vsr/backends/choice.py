@@ -48,6 +48,22 @@ def openvino_precision(precision: str) -> str:
     return precision
 
 
+def machine_summary() -> str:
+    """What `vsr run --device auto --backend auto` uses here, in one line, for `vsr models`."""
+    cuda = torch.version.cuda
+    build = f"torch {torch.__version__} ({'CUDA ' + cuda + ' build' if cuda else 'CPU build'})"
+    if torch.cuda.is_available():
+        return f"{build}; device auto: cuda ({torch.cuda.get_device_name(0)}); backend auto: torch"
+    gpu_note = "; no CUDA GPU visible to this torch" if cuda else "; a GPU needs a CUDA build (README, 'On a GPU')"
+    if openvino_installed():
+        import openvino
+
+        engine = f"OpenVINO {openvino.get_version().split('-')[0]} on the CPU, {openvino_precision('auto')} where it can"
+    else:
+        engine = "torch on the CPU (OpenVINO is not installed)"
+    return f"{build}; device auto: cpu{gpu_note}; backend auto: {engine}"
+
+
 def choose_engine(model: nn.Module, backend: str, device: torch.device, precision: str) -> Engine:
     """The model on the engine asked for; `auto` takes OpenVINO on a CPU where it can, torch elsewhere."""
     if backend not in BACKENDS:
@@ -56,10 +72,16 @@ def choose_engine(model: nn.Module, backend: str, device: torch.device, precisio
         raise VsrError(None, "--backend openvino runs on the CPU; use --backend torch (or auto) with a GPU")
     if backend == "openvino" and not openvino_installed():
         raise VsrError(None, "--backend openvino needs OpenVINO: pip install openvino")
+    if precision == "int8" and (backend == "torch" or device.type != "cpu" or not openvino_installed()):
+        raise VsrError(None, "--precision int8 runs on OpenVINO on the CPU: leave --backend at auto (or openvino) "
+                             "and --device at auto (or cpu)")
     if backend == "torch" or device.type != "cpu" or not openvino_installed():
         return _torch_engine(model, device, precision)
     from vsr.backends.openvino_models import openvino_version_of
+    from vsr.models.frvsr import FRVSR
 
+    if precision == "int8" and not isinstance(model, FRVSR):
+        raise VsrError(None, f"--precision int8: {type(model).__name__} has no int8 form; use auto, bf16 or fp32")
     chosen = openvino_precision(precision)
     wrapped = openvino_version_of(model, chosen)
     if wrapped is None:  # interpolation baselines have nothing to run faster, so they need no note

@@ -11,9 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vsr.backends.choice import cpu_computes_bf16
 from vsr.backends.frame_graphs import SingleFrame
+from vsr.backends.int8 import int8_ir_for
 from vsr.backends.openvino_parts import CompiledPart
 from vsr.models.frvsr import FRVSR, FRVSRState, space_to_depth
+from vsr.models.rrdb import RRDBNet
 from vsr.models.srvgg import SRVGGNetCompact
 
 
@@ -45,7 +48,11 @@ class OpenVinoFRVSR(nn.Module):
         kind = f"frvsr-{model.degradation}"
         self.history = CompiledPart(_History(self.model), (frame, frame, sr), f"{kind}-history", "fp32")
         folded = space_to_depth(sr, model.scale)
-        self.reconstruct = CompiledPart(model.srnet, (frame, folded), f"{kind}-srnet", precision)
+        if precision == "int8":  # calibrated IR shipped beside the weights; the rest of it in the CPU's best
+            self.reconstruct = CompiledPart.from_ir(int8_ir_for(self.weights_file, kind), f"{kind}-srnet-int8",
+                                                    "bf16" if cpu_computes_bf16() else "fp32")
+        else:
+            self.reconstruct = CompiledPart(model.srnet, (frame, folded), f"{kind}-srnet", precision)
 
     def step(self, frame: torch.Tensor, state: FRVSRState | None) -> tuple[torch.Tensor, FRVSRState]:
         frame = frame.float()
@@ -67,7 +74,7 @@ class OpenVinoFRVSR(nn.Module):
 
 
 class OpenVinoPerFrame(nn.Module):
-    """A per-frame network (realesr-animevideov3) on OpenVINO: every frame on its own."""
+    """A per-frame network (realesr-animevideov3, realsr) on OpenVINO: every frame on its own."""
 
     streams = True
     context_frames = 0
@@ -93,6 +100,6 @@ def openvino_version_of(model: nn.Module, precision: str) -> nn.Module | None:
     """The model on OpenVINO, or None for models that have no OpenVINO form yet."""
     if isinstance(model, FRVSR):
         return OpenVinoFRVSR(model, precision)
-    if isinstance(model, SRVGGNetCompact):
+    if isinstance(model, (SRVGGNetCompact, RRDBNet)):
         return OpenVinoPerFrame(model, precision)
     return None

@@ -61,6 +61,7 @@ class CompiledPart:
         self._model = None  # exported (or read from the cache) at the first call: checks of the input come first
         self._requests: dict[tuple, object] = {}
         self._lock = threading.Lock()
+        self._ir_path: Path | None = None
 
     def _load_or_export(self, module: nn.Module, examples: tuple[torch.Tensor, ...]):
         import openvino as ov
@@ -85,14 +86,34 @@ class CompiledPart:
             pass  # no cache this time: the next run exports again
         return model
 
+    @classmethod
+    def from_ir(cls, path: Path, name: str, precision: str, threads: int | None = None) -> CompiledPart:
+        """A piece read from OpenVINO IR made elsewhere (an int8 network calibrated with NNCF); `precision` is
+        then the precision of the operations left unquantized."""
+        part = cls(nn.Identity(), (), name, precision, threads)
+        part._ir_path = path
+        return part
+
+    def exported(self):
+        """The piece as an OpenVINO model (exported, or read from the cache), for tools such as NNCF."""
+        with self._lock:
+            return self._loaded()
+
+    def _loaded(self):
+        """The OpenVINO model, read or exported at the first call (the caller holds the lock)."""
+        if self._model is None:
+            self._core = _core()
+            if self._ir_path is not None:
+                self._model = self._core.read_model(str(self._ir_path))
+            else:
+                self._model = self._load_or_export(self._module, self._examples)
+        return self._model
+
     def request_for(self, shapes: tuple[tuple[int, ...], ...]):
         """The inference request of the model compiled for these input shapes, made at the first call."""
         with self._lock:
-            if self._model is None:
-                self._core = _core()
-                self._model = self._load_or_export(self._module, self._examples)
             if shapes not in self._requests:
-                model = self._model.clone()
+                model = self._loaded().clone()
                 model.reshape({index: list(shape) for index, shape in enumerate(shapes)})
                 config = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[self.precision],
                           "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads}

@@ -199,6 +199,18 @@ def test_clip_scores_pick_tecogan_pairs_and_handle_single_frames():
     single = ClipScores(4, {"psnr_y": [30.0], "ssim_y": [0.9], "psnr_rgb": [29.0]},
                         {"tof": [], "warping_error": []})
     assert single.summary()["tof"] is None and single.summary()["warping_error"] is None
+    assert scores.tof_note() is None
+    assert "1 frame: tOF needs at least 6" in single.tof_note()
+
+
+def test_a_missing_tof_is_explained_in_the_table_and_the_json(tmp_path, run_cli):
+    gt, lr = make_dataset(tmp_path, {"short": 4})
+    result = run_cli("bench", "--gt", gt, "--lr", lr, "--model", "bicubic", "--json", tmp_path / "r.json", "--quiet")
+
+    assert result.exit_code == 0, result.output
+    assert "short: 4 frames: tOF needs at least 6" in result.stdout
+    clip = json.loads((tmp_path / "r.json").read_text())["models"]["bicubic"]["clips"]["short"]
+    assert clip["tof"] is None and "needs at least 6" in clip["tof_note"]
 
 
 def test_model_timer_counts_calls_and_restores_the_model():

@@ -251,7 +251,8 @@ def test_torchvision_path_is_handed_float32_for_half_inputs(monkeypatch):
     torch.testing.assert_close(out.float(), expected, atol=1e-2, rtol=1e-3)
 
 
-@pytest.mark.skipif(deform_conv_backend() != "torchvision", reason="torchvision.ops.deform_conv2d is not usable here")
+@pytest.mark.skipif(deform_conv_backend() != "torchvision", reason="torchvision is not installed (or does not match this torch): the optional fast "
+                    "path; see README, 'Optional: torchvision'")
 @pytest.mark.parametrize("name", ["two groups", "stride 2", "padding 2, dilation 2", "offsets far outside"])
 def test_torchvision_path_agrees_with_the_torch_path(name):
     params = CASES[name]

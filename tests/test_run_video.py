@@ -76,6 +76,39 @@ def test_ten_bit_source_gives_ten_bit_video(tmp_path, run_cli):
     assert stream_of(ffprobe(target, "-show_streams"), "video")["pix_fmt"] == "yuv420p10le"
 
 
+def _tagged_copy(source, target, tags: dict, video_tags: dict, audio_tags: dict):
+    """`source` remuxed into `target` with metadata tags on the container and on its streams."""
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        out.metadata.update(tags)
+        streams = {}
+        for stream in inp.streams:
+            streams[stream.index] = out.add_stream_from_template(stream)
+            streams[stream.index].metadata.update(video_tags if stream.type == "video" else audio_tags)
+        for packet in inp.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_container_and_stream_metadata_are_carried(tmp_path, run_cli, suffix):
+    source = tmp_path / "tagged.mkv"
+    _tagged_copy(make_clip(tmp_path / "plain.mkv", frames=3), source,
+                 {"title": "Harbour, 1962", "comment": "CC BY 4.0, Jane Doe"}, {"language": "fra"},
+                 {"language": "deu", "title": "commentary"})
+    target = tmp_path / f"out{suffix}"
+
+    assert run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--quiet").exit_code == 0
+
+    probe = ffprobe(target, "-show_format", "-show_streams")
+    tags = {key.lower(): value for key, value in probe["format"]["tags"].items()}
+    assert tags["title"] == "Harbour, 1962" and tags["comment"] == "CC BY 4.0, Jane Doe"
+    assert stream_of(probe, "video")["tags"]["language"] == "fra"
+    assert stream_of(probe, "audio")["tags"]["language"] == "deu"
+    if suffix == ".mkv":  # MP4 has no track titles
+        assert stream_of(probe, "audio")["tags"]["title"] == "commentary"
+
+
 def test_rotation_is_kept(tmp_path, run_cli):
     source = make_clip(tmp_path / "portrait.mp4", rotation=90, audio=False)
     target = tmp_path / "portrait_x2.mp4"
@@ -112,6 +145,38 @@ def test_frame_folder_in_video_out_and_back(tmp_path, run_cli):
     written = sorted(back.iterdir())
     assert len(written) == 12
     assert cv2.imread(str(written[0])).shape == (24 * 4, 40 * 4, 3)
+
+
+def test_fps_times_a_frame_folder(tmp_path, run_cli):
+    folder = make_frame_folder(tmp_path / "frames", frames=4)
+    video = tmp_path / "ntsc.mp4"
+
+    result = run_cli("run", folder, "-o", video, "--model", "bicubic", "--scale", "2", "--fps", "30000/1001", "--quiet")
+
+    assert result.exit_code == 0, result.output
+    assert frame_times(video) == pytest.approx([i * 1001 / 30000 for i in range(4)], abs=1e-4)
+    assert Fraction(stream_of(ffprobe(video, "-show_streams"), "video")["avg_frame_rate"]) == Fraction(30000, 1001)
+
+
+def test_fps_on_a_video_file_is_ignored_with_a_warning(tmp_path, run_cli):
+    source = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+
+    result = run_cli("run", source, "-o", tmp_path / "out.mp4", "--model", "bicubic", "--scale", "2", "--fps", "50",
+                     "--quiet")
+
+    assert result.exit_code == 0, result.output
+    assert "--fps applies to PNG-folder inputs" in result.stderr
+    assert frame_times(tmp_path / "out.mp4") == frame_times(source)
+
+
+@pytest.mark.parametrize("rate", ["0", "-5", "fast", "1/0"])
+def test_a_bad_fps_is_one_line_error(tmp_path, run_cli, rate):
+    folder = make_frame_folder(tmp_path / "frames", frames=2)
+
+    result = run_cli("run", folder, "-o", tmp_path / "out.mp4", "--fps", rate)
+
+    assert result.exit_code == 2 and "--fps" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.mp4").exists()
 
 
 def test_sixteen_bit_frames_stay_sixteen_bit(tmp_path, run_cli):
@@ -190,6 +255,23 @@ def test_models_lists_the_baselines(run_cli):
     assert "bicubic" in result.output and "lanczos" in result.output
 
 
+def test_models_says_which_torch_device_and_engine_it_uses_here(run_cli):
+    import torch
+
+    last = run_cli("models").output.strip().splitlines()[-1]
+
+    assert last.startswith(f"here: torch {torch.__version__} (")
+    assert ("device auto: cuda" in last) == torch.cuda.is_available()
+    assert "backend auto: " in last
+
+
+@pytest.mark.parametrize("command", ["run", "batch"])
+def test_help_names_the_default_model(run_cli, command):
+    from vsr.models.zoo import DEFAULT_MODEL
+
+    assert f"default: {DEFAULT_MODEL}" in " ".join(run_cli(command, "--help").output.split())
+
+
 @pytest.mark.parametrize("codec,suffix", [("libx265", ".mp4"), ("libsvtav1", ".mkv"), ("ffv1", ".mkv"),
                                           ("libvpx-vp9", ".webm")])
 def test_other_encoders(tmp_path, run_cli, codec, suffix):
@@ -210,3 +292,12 @@ def test_a_codec_the_container_cannot_hold_is_refused(tmp_path, run_cli):
     result = run_cli("run", source, "-o", tmp_path / "out.webm", "--codec", "libx264", "--quiet")
     assert result.exit_code == 1
     assert "cannot hold libx264" in result.stderr
+
+
+def test_tags_that_describe_the_old_encoding_are_not_carried():
+    from vsr.io.tags import carried_tags
+
+    tags = {"title": "A", "ENCODER": "Lavc59 libx264", "DURATION": "00:00:01.0", "BPS-eng": "1000",
+            "_STATISTICS_TAGS": "BPS", "major_brand": "isom", "COMMENT": "licence", "language": "fra"}
+
+    assert carried_tags(tags) == {"title": "A", "COMMENT": "licence", "language": "fra"}

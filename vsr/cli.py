@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from vsr import __version__
+from vsr.compare import DEFAULT_EMBED_LIMIT_MB
 from vsr.errors import VsrError
 from vsr.signals import exit_status, install_stop_handlers, signal_name
 
@@ -38,6 +39,20 @@ def _say(line: str) -> None:
         pass
 
 
+class ChunkSize(click.ParamType):
+    """--chunk: "auto" (the largest window that fits half the free memory) or a number of frames."""
+
+    name = "auto|N"
+
+    def convert(self, value, param, ctx):
+        from vsr.pipeline.window_size import parse_chunk
+
+        try:
+            return parse_chunk(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
 @click.group(cls=FriendlyGroup)
 @click.version_option(__version__, prog_name="vsr")
 def cli() -> None:
@@ -63,6 +78,33 @@ def _engine(model, backend: str, device, precision: str, compile_model: bool):
         _say("vsr: note: --compile applies to the torch backend; OpenVINO compiles the model itself")
         compile_model = False
     return engine, compile_model
+
+
+class FrameRate(click.ParamType):
+    """A frame rate as a number or a fraction: 25, 23.976, 30000/1001."""
+
+    name = "RATE"
+
+    def convert(self, value, param, ctx):
+        from fractions import Fraction
+
+        if isinstance(value, Fraction):
+            return value
+        try:
+            rate = Fraction(str(value).strip())
+        except (ValueError, ZeroDivisionError):
+            self.fail(f"{value!r} is not a frame rate (25, 23.976 or 30000/1001)", param, ctx)
+        if not 0 < rate <= 1000:
+            self.fail(f"{value} is not a frame rate between 0 and 1000", param, ctx)
+        return rate
+
+
+def fps_option(command):
+    """--fps, shared by run and batch: the timing of PNG-folder inputs, which carry none."""
+    return click.option(
+        "--fps", "folder_fps", type=FrameRate(), default=None,
+        help="Frame rate of a PNG-folder input, which carries no timing (default 25); a video file keeps its "
+             "own frame times.")(command)
 
 
 def refine_options(command):
@@ -103,23 +145,87 @@ def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, ref
                                                               refine_seed))
 
 
+def stabilize_options(command):
+    """Flicker control after the model, shared by `vsr run` and `vsr bench`."""
+    from vsr.pipeline.stabilize_defaults import DEFAULT_STRENGTH
+
+    command = click.option(
+        "--stabilize-strength", type=click.FloatRange(min=0, max=1), default=DEFAULT_STRENGTH, show_default=True,
+        help="With --stabilize: how much of the previous output is blended in where the flow is trusted "
+             "(0: none).")(command)
+    return click.option(
+        "--stabilize", is_flag=True,
+        help="Reduce flicker (for per-frame models): blend each output with the previous one carried along the "
+             "optical flow, where the flow is trustworthy; never across a scene cut.")(command)
+
+
+def _stabilization(stabilize: bool, stabilize_strength: float):
+    """The stabiliser the options ask for, or None."""
+    if not stabilize:
+        return None
+    from vsr.models.zoo import build_flow_network
+    from vsr.pipeline.stabilize import Stabilization
+
+    return Stabilization(build_flow_network(), stabilize_strength)
+
+
+class PathOrStream(click.ParamType):
+    """A file or folder (a Path), or '-' / a URL (kept a str: Path would fold 'udp://' into 'udp:/')."""
+
+    name = "PATH|-|URL"
+
+    def convert(self, value, param, ctx):
+        from vsr.io.live import is_stream_address
+
+        if isinstance(value, Path) or not is_stream_address(str(value)):
+            return Path(value)
+        return str(value)
+
+
+def live_options(command):
+    """The options of live sources and stream targets, for `vsr run`."""
+    options = [
+        click.option("--input-format", default=None, metavar="FORMAT",
+                     help="Container of a piped or network INPUT that cannot be probed from its first bytes "
+                          "(mpegts, matroska, nut, h264, ...)."),
+        click.option("--format", "stream_format", default=None, metavar="FORMAT",
+                     help="Container of a streamed OUTPUT ('-' or a URL): mpegts, matroska, flv, nut, mp4 "
+                          "(fragmented), ... Default: matroska on standard output, mpegts for udp/tcp/srt, flv "
+                          "for rtmp."),
+        click.option("--reconnect", is_flag=True,
+                     help="When a live INPUT ends (the sender stops), open it again and go on: a listening "
+                          "socket waits for the next sender; HTTP resumes. Ctrl-C ends the run.")
+        ,
+        click.option("--input-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
+                     help="Seconds of silence that end a network INPUT (0: wait forever)."),
+        click.option("--on-overload", type=click.Choice(["delay", "drop"]), default="delay", show_default=True,
+                     help="When the model is slower than a live INPUT: delay (fall further behind, every frame "
+                          "kept) or drop (skip frames to stay live; the kept frames keep their timestamps)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Video file (.mp4, .mkv, .mov, .webm, ...) or, without a video extension, a folder of PNGs.")
-@click.option("--model", "model_name", default=None, help="Model name (see `vsr models`).")
+@click.argument("input_path", metavar="INPUT", type=PathOrStream())
+@click.option("-o", "--output", type=PathOrStream(), required=True,
+              help="Video file (.mp4, .mkv, .mov, .webm, ...), a folder of PNGs (no video extension), '-' for "
+                   "standard output, or a URL (udp://, tcp://, srt://, rtmp://, ...) to stream to.")
+@click.option("--model", "model_name", default=None, help="Model name (see `vsr models`); default: frvsr.")
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights file to load instead.")
 @click.option("--scale", type=int, default=None, help="Upscaling factor (default: the model's).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--chunk", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Frames per inference window (memory grows with it).")
+@click.option("--chunk", type=ChunkSize(), default="auto", show_default=True,
+              help="Frames per inference window of a bidirectional model: auto is the most that fit half the free "
+                   "memory (RAM, or GPU memory), so a shot that fits runs as one window; a number fixes it.")
 @click.option("--tile", type=click.IntRange(min=0), default=0, show_default=True,
               help="Run the model on overlapping tiles of N input pixels, to save memory (0: whole frames).")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=16, show_default=True,
               help="Input pixels of context on each inner side of a tile; neighbours share 3x as many.")
 @click.option("--no-scene-cuts", "scene_cuts", flag_value=False, default=True,
               help="Let temporal models run across scene cuts instead of treating each shot on its own.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto", show_default=True,
               help="auto: fp16 on a GPU for models that allow it, else fp32.")
 @click.option("--compile", "compile_model", is_flag=True,
               help="torch.compile the model: a slower start for faster frames (frvsr: 2x on a CPU after about a "
@@ -130,7 +236,10 @@ def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, ref
 @click.option("--codec", default=None, help="Encoder: libx264 (default), libx265, libsvtav1, ffv1, h264_nvenc, ...")
 @click.option("--crf", type=int, default=None, help="Constant quality (lower is better; codec default if unset).")
 @click.option("--preset", default=None, help="Encoder speed preset (codec default if unset).")
+@fps_option
+@live_options
 @backend_option
+@stabilize_options
 @refine_options
 @click.option("--overwrite", is_flag=True,
               help="Replace OUTPUT if it exists: a file with a file, a PNG folder vsr wrote with a PNG folder.")
@@ -139,15 +248,25 @@ def _refinement(refine: str, refine_weights: Path | None, refine_steps: int, ref
                    "writing what decoded with a warning.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(input_path: Path, output: Path, model_name: str | None, weights: Path | None, scale: int | None,
-        device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
+        device: str, chunk: int | str, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
         compile_model: bool, realtime: bool, codec: str | None, crf: int | None, preset: str | None,
-        backend: str, overwrite: bool, strict: bool, quiet: bool, **refine_args) -> None:
-    """Upscale INPUT (a video file or a folder of PNG frames) into OUTPUT.
+        backend: str, overwrite: bool, strict: bool, quiet: bool, folder_fps, stabilize: bool,
+        stabilize_strength: float, input_format: str | None, stream_format: str | None, reconnect: bool,
+        input_timeout: float, on_overload: str, **refine_args) -> None:
+    """Upscale INPUT (a video file, a folder of PNG frames, '-' for standard input, or a URL) into OUTPUT.
 
     The default model is frvsr (see `vsr models`)."""
+    from vsr.io.live import is_stream_address
     from vsr.io.writer import EncoderSettings
     from vsr.models.zoo import DEFAULT_MODEL, build_model
-    from vsr.pipeline.job import pick_device, upscale_video
+    from vsr.pipeline.job import LiveOptions, open_live, pick_device, upscale_video
+
+    live_source, streamed = is_stream_address(str(input_path)), is_stream_address(str(output))
+    if not live_source and (input_format or reconnect):
+        raise VsrError(input_path, "--input-format and --reconnect are for '-' and URLs; a file is probed as it is")
+    if not streamed and stream_format:
+        raise VsrError(output, "--format is for '-' and URLs; a file's container follows its extension")
+    options = LiveOptions(input_format, reconnect, input_timeout or None, stream_format, on_overload)
 
     if device == "cuda":
         _require_cuda()
@@ -155,29 +274,46 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
     if realtime and (refine_args["refine"] != "none" or refine_args["refine_weights"] is not None):
         raise VsrError(None, "--realtime and --refine do not mix: the diffusion refiner is far from realtime")
     refinement = _refinement(**refine_args)
+    stabilization = _stabilization(stabilize, stabilize_strength)
     target_device = pick_device(device)
     engine, compile_model = _engine(model, backend, target_device, precision, compile_model)
     model = engine.model
     if realtime:
         from vsr.io.destination import check_destination
-        from vsr.io.probe import probe
+        from vsr.io.probe import DEFAULT_FOLDER_FPS, probe
         from vsr.pipeline.job import prepare_model
         from vsr.pipeline.realtime import plan_realtime
 
-        check_destination(output, overwrite, reads=(input_path, weights))  # before the measurement, not after it
+        if not streamed:  # before the measurement, not after it
+            check_destination(output, overwrite, reads=(None if live_source else input_path, weights))
         model = prepare_model(model, target_device, compile_model, cuda_graphs=True)
         compile_model = False  # done
-        plan = plan_realtime(probe(input_path), model, target_device, chunk, output, codec)
+        if live_source:  # read once: open it here and time the model on its first frame
+            input_path = open_live(input_path, options)
+            plan = plan_realtime(input_path.info, model, target_device, chunk, output, codec,
+                                 frames=input_path.sample_frames(4))
+        else:
+            plan = plan_realtime(probe(input_path, folder_fps or DEFAULT_FOLDER_FPS), model, target_device, chunk,
+                                 output, codec)
         click.echo(f"vsr: {plan.message(model_name or DEFAULT_MODEL, target_device)}", err=True)
         precision, codec = plan.precision, plan.codec
+    if live_source and isinstance(input_path, str):
+        _say(f"vsr: opening {input_path}: a live input, read once as it arrives (a listening socket waits for "
+             "its sender)")
     report = upscale_video(input_path, output, model, target_device, chunk=chunk, tile=tile,
                            tile_overlap=tile_overlap, scene_cuts=scene_cuts, precision=precision,
                            compile_model=compile_model, settings=EncoderSettings(codec, crf, preset),
-                           overwrite=overwrite, progress=not quiet, refinement=refinement, strict=strict)
+                           overwrite=overwrite, progress=not quiet, refinement=refinement, strict=strict,
+                           folder_fps=folder_fps, stabilization=stabilization, live_options=options)
     for note in report.notes:
         click.echo(f"vsr: warning: {note}", err=True)
-    click.echo(f"vsr: {report.frames} frames in {report.seconds:.1f} s ({report.fps:.2f} fps) -> {report.output}")
+    # With the video on standard output, everything else goes to stderr.
+    click.echo(f"vsr: {report.frames} frames in {report.seconds:.1f} s ({report.fps:.2f} fps) -> {report.output}",
+               err=streamed)
     _say(f"vsr: {model_name or DEFAULT_MODEL} ran on {engine.description}")
+    if report.windows is not None and report.windows.plan is not None and report.windows.plan.look_ahead:
+        _say(f"vsr: {report.windows.plan.describe(report.frames)}; "
+             f"{report.windows.overhead:.2f} frames computed per frame output")
 
 
 @cli.command()
@@ -200,6 +336,9 @@ def models() -> None:
         scales = ",".join(map(str, entry.scales))
         streams = "yes" if entry.streams else "no"
         click.echo(f"{entry.name:<{width}} {scales:<8} {streams:<8} {weights:<10} {entry.description}{notes}")
+    from vsr.backends.choice import machine_summary
+
+    click.echo(f"\nhere: {machine_summary()}")
 
 
 @cli.command()
@@ -288,11 +427,11 @@ def train_command(config_path: Path, resume: bool, stop_after: int | None, devic
 @click.option("--frames", "max_frames", type=click.IntRange(min=0), default=0, help="First N frames per clip (0: all).")
 @click.option("--crop", default=None, help="Score the centre WxH of each ground-truth frame (default: whole).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--chunk", type=click.IntRange(min=1), default=8, show_default=True, help="As for `vsr run`.")
+@click.option("--chunk", type=ChunkSize(), default="auto", show_default=True, help="As for `vsr run`.")
 @click.option("--tile", type=click.IntRange(min=0), default=0, show_default=True, help="As for `vsr run`.")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=16, show_default=True)
 @click.option("--no-scene-cuts", "scene_cuts", flag_value=False, default=True, help="As for `vsr run`.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto", show_default=True)
 @click.option("--no-temporal", "temporal", flag_value=False, default=True,
               help="Skip tOF and the warping error (three optical flows per frame).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write every figure here.")
@@ -301,21 +440,27 @@ def train_command(config_path: Path, resume: bool, stop_after: int | None, devic
               help="Folder for PNG plots: PSNR-Y per frame, frames/s against resolution.")
 @click.option("--save-frames", "frames_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for the SR frames, as <model>/<clip>/00000000.png.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path), default=None,
+              help="A comparison page (as `vsr compare` writes): per clip, the input, each model's output and the "
+                   "ground truth playing in sync, with the per-frame figures.")
 @click.option("--speed-sizes", default="", help="Low-res sizes WxH,WxH,... to time each model at, on synthetic frames.")
 @click.option("--speed-frames", type=click.IntRange(min=1), default=4, show_default=True,
               help="Frames per --speed-sizes measurement.")
 @backend_option
+@stabilize_options
 @refine_options
 @click.option("--overwrite", is_flag=True, help="Replace output files that exist.")
 @click.option("--quiet", is_flag=True, help="Only the table.")
 def bench(gt_path: Path, lr_path: Path | None, degradation: str, scale: int, model_names: tuple[str, ...],
-          weights: Path | None, max_frames: int, crop: str | None, device: str, chunk: int, tile: int,
+          weights: Path | None, max_frames: int, crop: str | None, device: str, chunk: int | str, tile: int,
           tile_overlap: int, scene_cuts: bool, precision: str, temporal: bool, json_path: Path | None,
-          csv_path: Path | None, plots_dir: Path | None, frames_dir: Path | None, speed_sizes: str,
-          speed_frames: int, backend: str, overwrite: bool, quiet: bool, **refine_args) -> None:
+          csv_path: Path | None, plots_dir: Path | None, frames_dir: Path | None, html_path: Path | None,
+          speed_sizes: str, speed_frames: int, backend: str, overwrite: bool, quiet: bool, stabilize: bool,
+          stabilize_strength: float, **refine_args) -> None:
     """Score models on reference clips: PSNR-Y, SSIM-Y and RGB PSNR as the papers compute them, a detail
     ratio (sharpness against the ground truth), tOF and warping error, frames/s (end to end and model alone),
-    peak memory, and the same at chunk seams. With --refine, each model also runs refined, as MODEL+refine."""
+    peak memory, and the same at chunk seams. With --refine, each model also runs refined, as MODEL+refine;
+    with --stabilize, also stabilised, as MODEL+stabilize."""
     from vsr.bench.clips import find_clips
     from vsr.bench.outputs import BenchOutputs
     from vsr.bench.report import table_text
@@ -330,11 +475,13 @@ def bench(gt_path: Path, lr_path: Path | None, degradation: str, scale: int, mod
         raise VsrError(weights, "--weights needs exactly one --model")
     sizes = [_size(text, "--speed-sizes") for text in speed_sizes.split(",") if text.strip()]
     reads = (gt_path, lr_path, weights, refine_args["refine_weights"])
-    outputs = BenchOutputs(json_path, csv_path, plots_dir, frames_dir, overwrite, reads)  # fails before any work
+    outputs = BenchOutputs(json_path, csv_path, plots_dir, frames_dir, overwrite, reads,
+                           html_path)  # fails before any work
     clips = find_clips(gt_path, lr_path, scale, degradation, max_frames, _size(crop, "--crop") if crop else None)
     settings = Settings(pick_device(device), chunk, tile, tile_overlap, precision, scene_cuts, temporal,
-                        outputs.frames_folder)
+                        outputs.frames_folder, progress=not quiet)
     refinement = _refinement(**refine_args)
+    stabilization = _stabilization(stabilize, stabilize_strength)
     say = None if quiet else (lambda line: click.echo(f"vsr bench: {line}", err=True))
     results = []
     try:
@@ -345,6 +492,8 @@ def bench(gt_path: Path, lr_path: Path | None, degradation: str, scale: int, mod
                     say(f"{name} on {engine.description}")
                 model = prepare_model(engine.model, settings.device)
                 runs = [(name, settings)]
+                if stabilization is not None:
+                    runs.append((f"{name}+stabilize", dataclasses.replace(settings, stabilization=stabilization)))
                 if refinement is not None:
                     runs.append((f"{name}+refine", dataclasses.replace(settings, refinement=refinement)))
                 for label, run_settings in runs:
@@ -357,8 +506,10 @@ def bench(gt_path: Path, lr_path: Path | None, degradation: str, scale: int, mod
                                     "frames": max_frames or "all", "crop": crop or "none",
                                     "device": str(settings.device), "chunk": chunk, "tile": tile,
                                     "precision": precision, "scene_cuts": scene_cuts,
+                                    "stabilize": stabilize_strength if stabilize else None,
                                     "refine": {key.removeprefix("refine_"): value if not isinstance(value, Path)
-                                               else str(value) for key, value in refine_args.items()}})
+                                               else str(value) for key, value in refine_args.items()}},
+                          clips, say)
     except KeyboardInterrupt as interrupt:
         interrupt.outcome = "no result file was written"
         raise
@@ -380,30 +531,31 @@ def _size(text: str, option: str) -> tuple[int, int]:
 @cli.command()
 @click.argument("input_dir", metavar="IN_DIR", type=click.Path(path_type=Path))
 @click.argument("output_dir", metavar="OUT_DIR", type=click.Path(path_type=Path))
-@click.option("--model", "model_name", default=None, help="Model name (see `vsr models`).")
+@click.option("--model", "model_name", default=None, help="Model name (see `vsr models`); default: frvsr.")
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights file to load instead.")
 @click.option("--scale", type=int, default=None, help="Upscaling factor (default: the model's).")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Files processed at once, each in its own process with its share of the CPU threads.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--chunk", type=click.IntRange(min=1), default=8, show_default=True, help="As for `vsr run`.")
+@click.option("--chunk", type=ChunkSize(), default="auto", show_default=True, help="As for `vsr run`.")
 @click.option("--tile", type=click.IntRange(min=0), default=0, show_default=True, help="As for `vsr run`.")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=16, show_default=True)
 @click.option("--no-scene-cuts", "scene_cuts", flag_value=False, default=True, help="As for `vsr run`.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto", show_default=True)
 @click.option("--codec", default=None, help="As for `vsr run`.")
 @click.option("--crf", type=int, default=None)
 @click.option("--preset", default=None)
 @click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
               help="Run the files as Ray tasks on the cluster at ADDRESS ('auto', 'ray://host:10001'), one per GPU "
                    "or CPU; 'local' starts Ray on this machine. IN_DIR and OUT_DIR must be shared by every node.")
+@fps_option
 @backend_option
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist (made earlier with other settings, or not by vsr).")
 @click.option("--quiet", is_flag=True, help="No progress bars; still the summary.")
 def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Path | None, scale: int | None,
-          jobs: int, device: str, chunk: int, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
+          jobs: int, device: str, chunk: int | str, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
           codec: str | None, crf: int | None, preset: str | None, ray_address: str | None, backend: str,
-          overwrite: bool, quiet: bool) -> None:
+          overwrite: bool, quiet: bool, folder_fps) -> None:
     """Upscale every video and PNG-frame folder under IN_DIR into the same tree under OUT_DIR.
 
     A failing file does not stop the others. A journal in OUT_DIR makes a rerun (after a crash too) skip what
@@ -420,7 +572,8 @@ def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Pa
     if ray_address is not None and jobs > 1:
         raise VsrError(None, "--jobs and --ray do not mix: on Ray, each CPU or GPU slot of the cluster runs a file")
     settings = BatchSettings(model_name or DEFAULT_MODEL, None if weights is None else str(weights), scale, device,
-                             chunk, tile, tile_overlap, scene_cuts, precision, codec, crf, preset, backend)
+                             chunk, tile, tile_overlap, scene_cuts, precision, codec, crf, preset, backend,
+                             None if folder_fps is None else str(folder_fps))
     skipped: list[tuple[Path, str]] = []
     found = find_jobs(input_dir, output_dir, settings.key(), skipped)
     for folder, reason in skipped:
@@ -448,6 +601,43 @@ def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Pa
                    "settings; kept (--overwrite redoes it)", err=True)
     if report.failed:
         raise click.exceptions.Exit(EXIT_ERROR)
+
+
+@cli.command()
+@click.argument("source", metavar="SOURCE", type=click.Path(path_type=Path))
+@click.argument("outputs", metavar="OUT1 [OUT2 ...]", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "page", type=click.Path(path_type=Path), required=True,
+              help="The HTML page to write; one file, playable offline.")
+@click.option("--gt", "gt_path", type=click.Path(path_type=Path), default=None,
+              help="Ground truth at the outputs' size: shown too, and PSNR-Y, SSIM-Y and tOF per frame as bench's.")
+@click.option("--labels", default=None, help="Names for OUT1, OUT2, ..., comma-separated (default: their file names).")
+@click.option("--embed-limit", "embed_limit", type=click.FloatRange(min=0), default=DEFAULT_EMBED_LIMIT_MB,
+              show_default=True,
+              help="MB of video the page may hold; past it the videos go to a folder beside the page, linked.")
+@click.option("--overwrite", is_flag=True, help="Replace the page (and its video folder) if they exist.")
+@click.option("--quiet", is_flag=True, help="Only the last line.")
+def compare(source: Path, outputs: tuple[Path, ...], page: Path, gt_path: Path | None, labels: str | None,
+            embed_limit: float, overwrite: bool, quiet: bool) -> None:
+    """Write one HTML page comparing OUT1, OUT2, ... with SOURCE (and --gt): the videos play in sync, a wipe
+    shows any two side by side, and a magnifier shows a region at 1x, 2x or 4x the output's pixels.
+
+    SOURCE is the low-res input, shown enlarged by nearest neighbour to the outputs' size. Each is a video file
+    or a folder of PNG frames; all must have the same frame count."""
+    from vsr.compare.files import check_page_destination, size_text, write_page
+    from vsr.compare.sections import compare_section
+
+    check_page_destination(page, overwrite, reads=(source, *outputs, gt_path))
+    names = None if labels is None else [name.strip() for name in labels.split(",")]
+    say = None if quiet else (lambda line: click.echo(f"vsr compare: {line}", err=True))
+    plan = compare_section(source, list(outputs), gt_path, names, say)
+    written = write_page(page, f"vsr compare: {plan.title}", [plan], embed_limit, progress=say)
+    videos = size_text(written.video_bytes)
+    if written.linked_folder is not None:
+        click.echo(f"vsr compare: the videos ({videos}) are over --embed-limit {embed_limit:g} MB: they are in "
+                   f"{written.linked_folder}, linked from the page; keep the two together", err=True)
+    else:
+        click.echo(f"vsr compare: the videos ({videos}) are inside the page", err=True)
+    click.echo(f"vsr compare: wrote {page} ({size_text(written.page_bytes)})")
 
 
 @cli.command(name="probe")

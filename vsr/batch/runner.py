@@ -8,11 +8,11 @@ workers.py).
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from tqdm import tqdm
 
 from vsr.batch.jobs import Job, plan, remove_partial_outputs
 from vsr.batch.journal import Entry, Journal
@@ -20,6 +20,7 @@ from vsr.errors import VsrError
 from vsr.io.frame_folder import list_frames
 from vsr.io.sources import is_utf8, printable
 from vsr.io.writer import EncoderSettings
+from vsr.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class BatchSettings:
     weights: str | None = None
     scale: int | None = None
     device: str = "auto"
-    chunk: int = 8
+    chunk: int | str = "auto"  # core frames per window, or "auto" (as many as fit half the free memory)
     tile: int = 0
     tile_overlap: int = 16
     scene_cuts: bool = True
@@ -39,11 +40,13 @@ class BatchSettings:
     crf: int | None = None
     preset: str | None = None
     backend: str = "auto"
+    folder_fps: str | None = None  # the frame rate of PNG-folder inputs, as '30000/1001'; None: 25
 
     def key(self) -> str:
         """The settings that shape the output; a change makes earlier outputs stale."""
         return (f"{self.model}|{self.weights}|{self.scale}|{self.codec}|{self.crf}|{self.preset}|{self.precision}"
-                + ("" if self.backend == "auto" else f"|{self.backend}"))
+                + ("" if self.backend == "auto" else f"|{self.backend}")
+                + ("" if self.folder_fps is None else f"|fps {self.folder_fps}"))
 
 
 @dataclass
@@ -85,7 +88,7 @@ def run_batch(jobs: list[Job], journal: Journal, settings: BatchSettings, worker
             todo.append(job)
         else:
             report.outcomes.append(Outcome(job, decision))
-    bar = tqdm(total=len(todo), unit="file", desc="batch", disable=not progress or None, dynamic_ncols=True)
+    bar = Progress(len(todo), "file", "batch", progress, leave=True)
 
     def finished(outcome: Outcome) -> None:
         _record(journal, outcome)
@@ -171,7 +174,8 @@ def run_job(model: torch.nn.Module, job: Job, settings: BatchSettings, overwrite
                                tile=settings.tile, tile_overlap=settings.tile_overlap,
                                scene_cuts=settings.scene_cuts, precision=settings.precision,
                                settings=EncoderSettings(settings.codec, settings.crf, settings.preset),
-                               overwrite=overwrite, progress=progress)
+                               overwrite=overwrite, progress=progress,
+                               folder_fps=None if settings.folder_fps is None else Fraction(settings.folder_fps))
     except VsrError as error:
         return Outcome(job, "failed", printable(error))
     except Exception as error:  # noqa: BLE001 - a bug or a codec crash on one file must not stop the others

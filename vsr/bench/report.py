@@ -20,8 +20,8 @@ CSV_FIELDS = ["model", "clip", "frames", "width", "height", *QUALITY, "fps", "fp
 def clip_entry(clip: ClipResult) -> dict[str, object]:
     """One clip's JSON: its figures, seams (null for models that stream), and per-frame values."""
     seams = None if clip.boundaries is None else clip.scores.seams(clip.boundaries)
-    return {**clip.summary(), "seams": seams, "per_frame": clip.scores.per_frame,
-            "per_pair": clip.scores.per_pair}
+    return {**clip.summary(), "tof_note": clip.scores.tof_note(), "seams": seams,
+            "per_frame": clip.scores.per_frame, "per_pair": clip.scores.per_pair}
 
 
 def fidelity_by_clip(result: ModelResult) -> dict[str, tuple[float, float]]:
@@ -41,6 +41,8 @@ def model_mean(result: ModelResult) -> dict[str, object]:
     mean["peak_gpu_mem_mb"] = max(gpu) if gpu else None
     mean["frames"] = frames
     mean["clips"] = len(result.clips)
+    # The cost of windows: frames the model ran on per frame it gave (1.0: nothing computed twice).
+    mean["frames_computed_per_output"] = sum(clip.frames_computed for clip in result.clips) / frames if frames else None
     seams = [clip.scores.seams(clip.boundaries) for clip in result.clips if clip.boundaries]
     mean["seams"] = None if not seams else {
         where: {name: _mean([s[where][name] for s in seams]) for name in QUALITY}
@@ -102,6 +104,10 @@ def table_text(results: list[ModelResult]) -> str:
     for index, name in enumerate(names):
         cells = [r.clips[index].summary() for r in results]
         lines.append(f"{name:<{width}}" + "".join(f" {_f(c['psnr_y'], 2):>9} {_f(c['ssim_y'], 4):>8}" for c in cells))
+    notes = {f"{clip.clip}: {clip.scores.tof_note()}" for result in results for clip in result.clips
+             if clip.scores.tof_note() is not None}
+    if notes:
+        lines += ["", "tOF '-' (null in JSON):"] + [f"  {note}" for note in sorted(notes)]
     return "\n".join(lines) + "\n"
 
 

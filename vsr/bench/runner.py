@@ -22,6 +22,9 @@ from vsr.io.frame_folder import write_png
 from vsr.io.frames import Frame
 from vsr.pipeline.inference import upscale_frames, uses_streaming
 from vsr.pipeline.refinement import Refinement, refine_frames
+from vsr.pipeline.window_size import WindowStats
+from vsr.pipeline.stabilize import Stabilization, stabilize_frames
+from vsr.progress import Progress
 
 FRAME_TIME = Fraction(1, 25)  # bench frames carry their index as pts; the time base only has to be valid
 
@@ -31,7 +34,7 @@ class Settings:
     """How the models run: as `vsr run` would with the same options."""
 
     device: torch.device
-    chunk: int = 8
+    chunk: int | str = "auto"  # core frames per window, or "auto" (as many as fit half the free memory)
     tile: int = 0
     tile_overlap: int = 16
     precision: str = "auto"
@@ -39,6 +42,8 @@ class Settings:
     temporal: bool = True  # tOF and warping error (three optical flows per frame)
     save_frames: Path | None = None  # SR frames go to save_frames/<model>/<clip>/
     refinement: Refinement | None = None  # the diffusion refiner after the model, as `vsr run --refine`
+    stabilization: Stabilization | None = None  # flicker control after the model, as `vsr run --stabilize`
+    progress: bool = False  # a bar per clip on a terminal, a plain line now and then elsewhere
 
 
 @dataclass
@@ -52,6 +57,8 @@ class ClipResult:
     model_seconds: float
     peak_ram_mb: float
     peak_gpu_mb: float | None
+    frames_computed: int = 0  # frames the model ran on: a window's context frames count, and count again
+    window_frames: int | None = None  # core frames per window; None for models that stream
 
     @property
     def frames(self) -> int:
@@ -63,7 +70,9 @@ class ClipResult:
                 "fps": _rate(self.frames, self.pipeline_seconds),
                 "fps_model": _rate(self.frames, self.model_seconds),
                 "peak_mem_mb": self.peak_ram_mb, "peak_gpu_mem_mb": self.peak_gpu_mb,
-                "frames": self.frames, "width": self.width, "height": self.height}
+                "frames": self.frames, "width": self.width, "height": self.height,
+                "frames_computed_per_output": self.frames_computed / self.frames if self.frames else None,
+                "window_frames": self.window_frames}
 
 
 @dataclass
@@ -110,10 +119,13 @@ def bench_clip(name: str, model: nn.Module, clip: BenchClip, settings: Settings)
         targets, low_res = clip.gt_frames(), clip.lr_frames()
     source = _TimedFrames(low_res)
     boundaries: list[int] = []
-    outputs = _upscale(model, source, settings, on_window=lambda core: boundaries.append(core[0].pts))
+    windows = WindowStats()
+    outputs = _upscale(model, source, settings, on_window=lambda core: boundaries.append(core[0].pts),
+                       stats=windows)
     scorer = ClipScorer(clip.scale, settings.temporal)
     seconds = 0.0
-    with PeakMemory(settings.device) as memory, ModelTimer(model, settings.device) as timer:
+    with PeakMemory(settings.device) as memory, ModelTimer(model, settings.device) as timer, \
+            Progress(clip.frame_count, "frame", f"{name} on {clip.name}", settings.progress) as bar:
         for index, target in enumerate(targets):
             start = time.perf_counter()
             output = next(outputs, None)
@@ -121,6 +133,7 @@ def bench_clip(name: str, model: nn.Module, clip: BenchClip, settings: Settings)
             if output is None:
                 raise VsrError(clip.lr, f"has {index} frames, fewer than the ground truth {clip.gt}")
             scorer.add(output.image, target)
+            bar.update()
             if settings.save_frames is not None:
                 _save(settings.save_frames / name / clip.name, index, output.image)
         if clip.lr is not None and next(outputs, None) is not None:
@@ -132,7 +145,8 @@ def bench_clip(name: str, model: nn.Module, clip: BenchClip, settings: Settings)
     # difference that content alone makes between boundary frames and the rest.
     return ClipResult(clip.name, clip.gt_region.width, clip.gt_region.height, scorer.scores,
                       None if uses_streaming(model) else boundaries, pipeline_seconds, timer.seconds, memory.ram_mb,
-                      memory.gpu_mb)
+                      memory.gpu_mb, windows.computed,
+                      None if windows.plan is None or windows.plan.mode == "stream" else windows.plan.size)
 
 
 def speed_at_sizes(model: nn.Module, clip: BenchClip, sizes: list[tuple[int, int]], frames: int,
@@ -167,10 +181,14 @@ def _run(model: nn.Module, images: list[np.ndarray], settings: Settings) -> None
 
 
 def _upscale(model: nn.Module, frames: Iterable[Frame], settings: Settings,
-             on_window: Callable[[list[Frame]], None] | None = None) -> Iterator[Frame]:
+             on_window: Callable[[list[Frame]], None] | None = None,
+             stats: WindowStats | None = None) -> Iterator[Frame]:
     outputs = upscale_frames(frames, model, settings.device, chunk=settings.chunk, tile=settings.tile,
                              tile_overlap=settings.tile_overlap, scene_cuts=settings.scene_cuts,
-                             precision=settings.precision, on_window=on_window)
+                             precision=settings.precision, on_window=on_window, stats=stats)
+    if settings.stabilization is not None:
+        outputs = stabilize_frames(outputs, settings.stabilization, settings.device, model.scale,
+                                   settings.scene_cuts)
     if settings.refinement is None:
         return outputs
     refinement = settings.refinement

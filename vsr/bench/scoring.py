@@ -36,6 +36,16 @@ class ClipScores:
     scale: int
     per_frame: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in FRAME_METRICS})
     per_pair: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in PAIR_METRICS})
+    tof_skipped: str | None = None  # why tOF was not measured at all, if it was not
+
+    def tof_note(self) -> str | None:
+        """Why the clip has no tOF (the table shows '-', the JSON null), or None where it has one."""
+        if self.tof_skipped is not None:
+            return self.tof_skipped
+        if self.frames < 6:
+            return (f"{self.frames} frame{'s' if self.frames != 1 else ''}: tOF needs at least 6, since it skips "
+                    "2 at each end as TecoGAN's script does")
+        return None
 
     @property
     def frames(self) -> int:
@@ -80,7 +90,7 @@ class ClipScorer:
     """Takes (output, target) 8-bit frame pairs in order; keeps only the previous pair."""
 
     def __init__(self, scale: int, temporal: bool = True) -> None:
-        self.scores = ClipScores(scale)
+        self.scores = ClipScores(scale, tof_skipped=None if temporal else "not measured (--no-temporal)")
         self.temporal = temporal
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # output, output grey, target grey
 
@@ -107,6 +117,9 @@ class ClipScorer:
             if _tof_fits(output):
                 output_flow = farneback_flow(previous_output_grey, output_grey)
                 self.scores.per_pair["tof"].append(tof_of_flows(output_flow, forward))
+            else:
+                self.scores.tof_skipped = (f"{output.shape[1]}x{output.shape[0]} frames: tOF needs at least 48x48 "
+                                           "(its flows are cropped to multiples of 32 inside an 8-pixel border)")
         self._previous = (output, output_grey, target_grey)
 
 

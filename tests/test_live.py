@@ -7,9 +7,6 @@ own file descriptors, which an in-process runner cannot stand in for.
 from __future__ import annotations
 
 import json
-import os
-import resource
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +20,19 @@ from conftest import ffprobe, frame_times, make_clip, needs_ffprobe, stream_of
 pytestmark = needs_ffprobe
 VSR = [sys.executable, "-m", "vsr"]
 FAST = ["--model", "bicubic", "--scale", "2", "--quiet"]
+
+
+def default_signals() -> None:
+    """In the child: stop signals at their defaults, as a user's shell starts vsr (a background shell job, CI's
+    included, ignores SIGINT, and children inherit ignored signals)."""
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def receiver_process(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([*VSR, *args], stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -136,8 +146,7 @@ def test_tcp_sender_to_receiver_on_loopback(tmp_path):
     source = make_clip(tmp_path / "in.mp4", frames=30, width=48, height=32)
     port = free_port()
     target = tmp_path / "received.mkv"
-    receiver = subprocess.Popen([*VSR, "run", f"tcp://127.0.0.1:{port}?listen=1", "-o", str(target), *FAST],
-                                stderr=subprocess.PIPE, text=True)
+    receiver = receiver_process("run", f"tcp://127.0.0.1:{port}?listen=1", "-o", str(target), *FAST)
     wait_for_line(receiver, "a live input")
 
     _send(source, f"tcp://127.0.0.1:{port}")
@@ -151,8 +160,7 @@ def test_a_sender_stopping_mid_stream_ends_the_output_cleanly(tmp_path):
     source = make_clip(tmp_path / "in.mp4", frames=250, width=48, height=32, audio=False)
     port = free_port()
     target = tmp_path / "received.mkv"
-    receiver = subprocess.Popen([*VSR, "run", f"tcp://127.0.0.1:{port}?listen=1", "-o", str(target), *FAST],
-                                stderr=subprocess.PIPE, text=True)
+    receiver = receiver_process("run", f"tcp://127.0.0.1:{port}?listen=1", "-o", str(target), *FAST)
     wait_for_line(receiver, "a live input")
     for _ in range(120):  # real time, so that it can be stopped part-way
         sender = subprocess.Popen(["ffmpeg", "-v", "error", "-re", "-i", str(source), "-c", "copy", "-f", "mpegts",
@@ -171,8 +179,8 @@ def test_udp_on_loopback_ends_when_the_sender_falls_silent(tmp_path):
     source = make_clip(tmp_path / "in.mp4", frames=50, width=48, height=32, audio=False)
     port = free_port(socket.SOCK_DGRAM)
     target = tmp_path / "received.mkv"
-    receiver = subprocess.Popen([*VSR, "run", f"udp://127.0.0.1:{port}", "-o", str(target), "--input-timeout", "3",
-                                 *FAST], stderr=subprocess.PIPE, text=True)
+    receiver = receiver_process("run", f"udp://127.0.0.1:{port}", "-o", str(target), "--input-timeout", "3",
+                                 *FAST)
     wait_for_line(receiver, "a live input")
     time.sleep(3)  # the socket is bound a moment after the line; UDP has no connection to wait for
 
@@ -208,8 +216,8 @@ def test_reconnect_keeps_listening_and_time_goes_on_until_ctrl_c(tmp_path):
     source = make_clip(tmp_path / "in.mp4", frames=10, width=48, height=32, audio=False)
     port = free_port()
     target = tmp_path / "received.mkv"
-    receiver = subprocess.Popen([*VSR, "run", f"tcp://127.0.0.1:{port}?listen=1", "-o", str(target), "--reconnect",
-                                 *FAST], stderr=subprocess.PIPE, text=True)
+    receiver = receiver_process("run", f"tcp://127.0.0.1:{port}?listen=1", "-o", str(target), "--reconnect",
+                                 *FAST)
     wait_for_line(receiver, "a live input")
 
     _send(source, f"tcp://127.0.0.1:{port}")
@@ -241,8 +249,7 @@ def test_ctrl_c_while_waiting_for_a_sender_ends_at_once(tmp_path):
 
     port = free_port()
     target = tmp_path / "never.mkv"
-    receiver = subprocess.Popen([*VSR, "run", f"tcp://127.0.0.1:{port}?listen=1", "-o", str(target), *FAST],
-                                stderr=subprocess.PIPE, text=True)
+    receiver = receiver_process("run", f"tcp://127.0.0.1:{port}?listen=1", "-o", str(target), *FAST)
     wait_for_line(receiver, "a live input")
     time.sleep(1)
 

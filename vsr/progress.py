@@ -62,7 +62,7 @@ class Progress:
             return f"{self.desc}: {self.done} {units}, {rate:.2f} {units}/s"
         share = 100 * self.done / self.total
         text = f"{self.desc}: {self.done}/{self.total} {units} ({share:.0f}%), {rate:.2f} {units}/s"
-        if rate > 0 and self.done < self.total:
+        if self.done >= 3 and self.done < self.total:  # a rate from a frame or two (a first window) misleads
             text += f", about {duration_text((self.total - self.done) / rate)} left"
         return text
 

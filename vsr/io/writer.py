@@ -465,6 +465,9 @@ class VideoStreamWriter(VideoFileWriter):
 
     def _add_video_stream(self, codec: str, width: int, height: int, source: VideoInfo, settings: EncoderSettings):
         stream = super()._add_video_stream(codec, width, height, source, settings)
+        # Frame threads hold a frame per thread before the first leaves (and FFmpeg's x264 wrapper turns
+        # zerolatency's sliced threads back into frame threads when asked for them): slices instead.
+        stream.codec_context.thread_type = "SLICE"
         if codec == "libx264":
             live = {"tune": "zerolatency", "preset": settings.preset or LIVE_X264_PRESET}
             stream.codec_context.options = {**stream.codec_context.options, **live}

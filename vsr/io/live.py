@@ -127,8 +127,9 @@ class LiveInput:
             container = av.open(ffmpeg_address(self.address), "r", format=self.input_format, options=options,
                                 timeout=(None, self.read_timeout))
         except av.error.FFmpegError as error:
-            hint = "" if self.input_format else "; if it is a pipe whose container cannot be probed, say which " \
-                                                "with --input-format (mpegts, matroska, nut, h264, ...)"
+            unreadable = isinstance(error, av.error.InvalidDataError) and not self.input_format
+            hint = "; if its container cannot be probed from the first bytes, say which with --input-format " \
+                   "(mpegts, matroska, nut, h264, ...)" if unreadable else ""
             raise VsrError(self.address, f"cannot be opened as a live input ({error.strerror}){hint}") from None
         except ValueError as error:  # an unknown --input-format
             raise VsrError(self.address, f"cannot be opened as a live input ({error})") from None

@@ -258,3 +258,19 @@ def test_ctrl_c_while_waiting_for_a_sender_ends_at_once(tmp_path):
     assert receiver.wait(timeout=20) == 130
     assert "interrupted" in receiver.stderr.read()
     assert not target.exists()
+
+
+def test_output_to_a_tcp_address_reaches_the_listener(tmp_path):
+    source = make_clip(tmp_path / "in.mp4", frames=6, width=48, height=32)
+    port = free_port()
+    received = tmp_path / "received.ts"
+    listener = subprocess.Popen(["ffmpeg", "-v", "error", "-i", f"tcp://127.0.0.1:{port}?listen=1", "-c", "copy",
+                                 str(received)], stderr=subprocess.PIPE)
+    time.sleep(1)
+
+    result = subprocess.run([*VSR, "run", str(source), "-o", f"tcp://127.0.0.1:{port}", *FAST], capture_output=True)
+
+    assert result.returncode == 0, result.stderr.decode()
+    assert listener.wait(timeout=60) == 0
+    assert counted_frames(received) == (6, (96, 64))
+    assert stream_of(ffprobe(received, "-show_streams"), "audio")["codec_name"] == "aac"

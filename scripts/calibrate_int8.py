@@ -28,7 +28,6 @@ from vsr.backends.openvino_models import OpenVinoFRVSR  # noqa: E402
 from vsr.bench.clips import degrade  # noqa: E402
 from vsr.io.probe import probe  # noqa: E402
 from vsr.io.reader import FrameReader  # noqa: E402
-from vsr.models.frvsr import space_to_depth  # noqa: E402
 from vsr.models.zoo import ZOO, build_model  # noqa: E402
 
 TRAIN = ROOT.parent / "shared" / "data" / "clips" / "train" / "natural"
@@ -48,12 +47,9 @@ def calibration_inputs(model: OpenVinoFRVSR, clips: list[Path], frames: int) -> 
             top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
             image = image[top:top + height, left:left + width]
             frame = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
-            if state is None:
-                folded = frame.new_zeros(1, 3 * model.scale**2, *frame.shape[2:])
-            else:
-                folded = space_to_depth(model.history(frame, state.lr, state.sr), model.scale)
+            folded = model.folded_history(frame, state)
             samples.append((frame.numpy(), folded.numpy()))
-            _, state = model.step(frame, state)
+            _, state = model.step_from(frame, folded)  # the history once per frame, as in use
     return samples
 
 

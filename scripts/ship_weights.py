@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 import torch
 from safetensors.torch import save_file
 
+from vsr.backends.int8 import int8_ir_path
 from vsr.backends.choice import choose_engine
 from vsr.bench.clips import find_clips
 from vsr.bench.report import fidelity_by_clip, model_mean
@@ -108,7 +109,7 @@ def main() -> None:
     natural = any("natural" in source for source in config.data.sources)
     target.with_suffix(".md").write_text(card + "\n" + (NATURAL_CREDITS if natural else DATA_CREDITS) + "\n")
     print(f"shipped {target} ({mean:.2f} dB mean PSNR-Y on clips/val)")
-    stale = target.with_name(f"{target.stem}.int8.xml")
+    stale = int8_ir_path(target)
     if stale.exists():  # calibrated for the weights just replaced: --precision int8 now refuses it
         print(f"the int8 network {stale.name} was made from the old weights: run scripts/calibrate_int8.py again "
               "and measure it before shipping (int8 only where it costs at most 0.1 dB)")

@@ -41,7 +41,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return probe.getsockname()[1]
 
 
-def counted_frames(source) -> int:
+def counted_frames(source: Path | bytes) -> tuple[int, tuple[int, int]]:
     """Frames an independent decoder finds in a file path, or in bytes fed to ffprobe on its stdin."""
     command = ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                "stream=nb_read_frames,width,height", "-of", "json"]

@@ -282,7 +282,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
         from vsr.io.destination import check_destination
         from vsr.io.probe import DEFAULT_FOLDER_FPS, probe
         from vsr.pipeline.job import prepare_model
-        from vsr.pipeline.realtime import plan_realtime
+        from vsr.pipeline.realtime import SAMPLE_FRAMES, plan_realtime
 
         if not streamed:  # before the measurement, not after it
             check_destination(output, overwrite, reads=(None if live_source else input_path, weights))
@@ -291,7 +291,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
         if live_source:  # read once: open it here and time the model on its first frame
             input_path = open_live(input_path, options)
             plan = plan_realtime(input_path.info, model, target_device, chunk, output, codec,
-                                 frames=input_path.sample_frames(4))
+                                 frames=input_path.sample_frames(SAMPLE_FRAMES))
         else:
             plan = plan_realtime(probe(input_path, folder_fps or DEFAULT_FOLDER_FPS), model, target_device, chunk,
                                  output, codec)

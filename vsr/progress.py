@@ -53,10 +53,14 @@ class Progress:
             self._say(self.line())
             self._last_line = time.monotonic()
 
+    def rate(self) -> float:
+        """Units done per second since the start."""
+        elapsed = time.monotonic() - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
     def line(self) -> str:
         """'clip.mp4: 120/1500 frames (8%), 2.31 frames/s, about 9 min 58 s left'; no end for a live source."""
-        elapsed = time.monotonic() - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = self.rate()
         units = f"{self.unit}s"
         if self.total is None:
             return f"{self.desc}: {self.done} {units}, {rate:.2f} {units}/s"
@@ -72,9 +76,7 @@ class Progress:
             self._bar = None
 
     def _say(self, line: str) -> None:
-        try:
-            print(f"vsr: {line}", file=self._stream, flush=True)
-        except (OSError, ValueError):  # the log went away; the work goes on
+        if not say(f"vsr: {line}", self._stream):  # the log went away; the work goes on, silently
             self._plain = False
 
     def __enter__(self) -> Progress:
@@ -82,6 +84,15 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def say(line: str, stream: TextIO | None = None) -> bool:
+    """A whole line to stderr (or `stream`), flushed; False where the stream has gone (a closed log or pipe)."""
+    try:
+        print(line, file=stream if stream is not None else sys.stderr, flush=True)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def duration_text(seconds: float) -> str:

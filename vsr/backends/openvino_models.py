@@ -54,13 +54,19 @@ class OpenVinoFRVSR(nn.Module):
         else:
             self.reconstruct = CompiledPart(model.srnet, (frame, folded), f"{kind}-srnet", precision)
 
-    def step(self, frame: torch.Tensor, state: FRVSRState | None) -> tuple[torch.Tensor, FRVSRState]:
-        frame = frame.float()
+    def folded_history(self, frame: torch.Tensor, state: FRVSRState | None) -> torch.Tensor:
+        """The reconstruction network's second input: the previous output warped onto `frame`, folded to its
+        size (zeros at a stream's start)."""
         if state is None:
             n, c, h, w = frame.shape
-            folded = frame.new_zeros(n, c * self.scale**2, h, w)
-        else:
-            folded = space_to_depth(self.history(frame, state.lr, state.sr), self.scale)
+            return frame.new_zeros(n, c * self.scale**2, h, w)
+        return space_to_depth(self.history(frame, state.lr, state.sr), self.scale)
+
+    def step(self, frame: torch.Tensor, state: FRVSRState | None) -> tuple[torch.Tensor, FRVSRState]:
+        frame = frame.float()
+        return self.step_from(frame, self.folded_history(frame, state))
+
+    def step_from(self, frame: torch.Tensor, folded: torch.Tensor) -> tuple[torch.Tensor, FRVSRState]:
         sr = self.reconstruct(frame, folded) + self.model.upsample(frame)
         return sr, FRVSRState(frame, sr)
 

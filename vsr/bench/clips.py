@@ -20,9 +20,8 @@ from vsr.degradations import bicubic_downsample, blur_downsample
 from vsr.errors import VsrError
 from vsr.io.frame_folder import list_frames
 from vsr.io.probe import probe
-from vsr.io.reader import FrameReader
+from vsr.io.reader import read_8bit
 from vsr.io.sources import find_sources
-from vsr.metrics import frames_to_8bit
 from vsr.realworld import clip_seed, degrade_realworld_stream
 
 DEGRADATIONS = ("BI", "BD", "realworld")
@@ -154,5 +153,4 @@ def _centre(height: int, width: int, crop: tuple[int, int] | None, scale: int) -
 
 
 def _read_8bit(source: Path, frame_count: int) -> Iterator[np.ndarray]:
-    for frame in islice(FrameReader(probe(source)), frame_count):
-        yield frames_to_8bit([frame.image], str(source))[0]
+    return islice(read_8bit(source), frame_count)

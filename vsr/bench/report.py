@@ -104,8 +104,8 @@ def table_text(results: list[ModelResult]) -> str:
     for index, name in enumerate(names):
         cells = [r.clips[index].summary() for r in results]
         lines.append(f"{name:<{width}}" + "".join(f" {_f(c['psnr_y'], 2):>9} {_f(c['ssim_y'], 4):>8}" for c in cells))
-    notes = {f"{clip.clip}: {clip.scores.tof_note()}" for result in results for clip in result.clips
-             if clip.scores.tof_note() is not None}
+    notes = {f"{clip.clip}: {note}" for result in results for clip in result.clips
+             if (note := clip.scores.tof_note()) is not None}
     if notes:
         lines += ["", "tOF '-' (null in JSON):"] + [f"  {note}" for note in sorted(notes)]
     return "\n".join(lines) + "\n"

@@ -117,7 +117,7 @@ class ClipScorer:
             if _tof_fits(output):
                 output_flow = farneback_flow(previous_output_grey, output_grey)
                 self.scores.per_pair["tof"].append(tof_of_flows(output_flow, forward))
-            else:
+            elif self.scores.tof_skipped is None:  # said once: the size is the clip's
                 self.scores.tof_skipped = (f"{output.shape[1]}x{output.shape[0]} frames: tOF needs at least 48x48 "
                                            "(its flows are cropped to multiples of 32 inside an 8-pixel border)")
         self._previous = (output, output_grey, target_grey)

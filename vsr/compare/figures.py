@@ -14,16 +14,19 @@ from vsr.errors import VsrError
 SHOWN = ("psnr_y", "ssim_y", "tof")
 
 
-def score_against_truth(output: Iterable[np.ndarray], truth: Iterable[np.ndarray], scale: int,
-                        output_path: Path, truth_path: Path) -> ClipScores:
-    """PSNR-Y, SSIM-Y (border of `scale` pixels, as the bench) and tOF of 8-bit frames, one pair at a time."""
-    scorer = ClipScorer(scale, temporal=True)
-    for index, (frame, target) in enumerate(zip_longest(output, truth)):
-        if frame is None or target is None:
-            shorter, longer = (output_path, truth_path) if frame is None else (truth_path, output_path)
-            raise VsrError(shorter, f"ends after {index} frames, before {longer}")
-        scorer.add(frame, target)
-    return scorer.scores
+def score_against_truth(outputs: dict[str, Iterable[np.ndarray]], truth: Iterable[np.ndarray], scale: int,
+                        paths: dict[str, Path], truth_path: Path) -> dict[str, ClipScores]:
+    """PSNR-Y, SSIM-Y (border of `scale` pixels, as the bench) and tOF of each output's 8-bit frames against
+    the truth, in one pass over the truth, one frame of each at a time."""
+    scorers = {name: ClipScorer(scale, temporal=True) for name in outputs}
+    names = list(outputs)
+    for index, (target, *frames) in enumerate(zip_longest(truth, *outputs.values())):
+        for name, frame in zip(names, frames):
+            if frame is None or target is None:
+                shorter, longer = (paths[name], truth_path) if frame is None else (truth_path, paths[name])
+                raise VsrError(shorter, f"ends after {index} frames, before {longer}")
+            scorers[name].add(frame, target)
+    return {name: scorer.scores for name, scorer in scorers.items()}
 
 
 def frame_figures(scores: ClipScores) -> dict[str, list[float | None]]:

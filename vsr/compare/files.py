@@ -85,11 +85,10 @@ def write_page(page: Path, title: str, plans: list[ClipPlan], embed_limit_mb: fl
         staging.mkdir()
         encoded = [_encode_clip(index, plan, staging, progress) for index, plan in enumerate(plans)]
         clips, embedded, linked = [], 0, []
-        total = sum(path.stat().st_size for paths in encoded for path in paths)
-        for plan, paths in zip(plans, encoded):
-            size = sum(path.stat().st_size for path in paths)
-            embed = embedded + size <= embed_limit_mb * MB
-            if embed:
+        sizes = [sum(path.stat().st_size for path in paths) for paths in encoded]
+        total = sum(sizes)
+        for plan, paths, size in zip(plans, encoded, sizes):
+            if embedded + size <= embed_limit_mb * MB:
                 embedded += size
                 sources = [_data_uri(path) for path in paths]
                 for path in paths:

@@ -18,8 +18,7 @@ from vsr.errors import VsrError
 from vsr.io.browser_video import BrowserVideoWriter
 from vsr.io.frames import VideoInfo
 from vsr.io.probe import probe
-from vsr.io.reader import FrameReader
-from vsr.metrics import frames_to_8bit
+from vsr.io.reader import read_8bit  # noqa: F401 - the pages read frames as the bench does
 
 
 @dataclass
@@ -31,12 +30,6 @@ class PageSource:
     path: Path  # named in errors
     frames: Callable[[], Iterator[np.ndarray]]  # a fresh pass over the frames on each call
     upscale: int = 1  # nearest-neighbour factor up to the page's size
-
-
-def read_8bit(path: Path) -> Iterator[np.ndarray]:
-    """A video file's or PNG folder's frames as 8-bit RGB, as the bench reads them (16-bit rounded)."""
-    for frame in FrameReader(probe(path)):
-        yield frames_to_8bit([frame.image], str(path))[0]
 
 
 def nearest_upscale(image: np.ndarray, factor: int) -> np.ndarray:

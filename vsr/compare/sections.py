@@ -35,8 +35,9 @@ def compare_section(source: Path, outputs: list[Path], gt: Path | None, labels: 
         videos.append(PageSource(names[-1], "ground truth", gt, partial(read_8bit, gt)))
         if progress is not None:
             progress("scoring the outputs against the ground truth")
-        scores = {name: score_against_truth(read_8bit(path), read_8bit(gt), inputs.scale, path, gt)
-                  for name, path in zip(names[1:], outputs)}
+        named = dict(zip(names[1:], outputs))
+        scores = score_against_truth({name: read_8bit(path) for name, path in named.items()}, read_8bit(gt),
+                                     inputs.scale, named, gt)
         figures = {name: frame_figures(s) for name, s in scores.items()}
         means = {name: mean_figures(s) for name, s in scores.items()}
     source_info = inputs.source

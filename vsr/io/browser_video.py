@@ -58,7 +58,8 @@ class BrowserVideoWriter:
             raise ValueError(f"frame is {image.shape} {image.dtype}, expected ({self.height}, {self.width}, 3) uint8")
         if self.width % 2 or self.height % 2:
             image = np.pad(image, ((0, self.height % 2), (0, self.width % 2), (0, 0)), mode="edge")
-        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        # A view, not a copy: the converter reads it at once into a new frame (as VideoFileWriter.write).
+        picture = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(image), format="rgb24")
         picture = self._to_yuv.reformat(picture, format="yuv420p", dst_colorspace=swscale_matrix(self.color.matrix),
                                         dst_color_range=swscale_range(self.color.range), threads=1)
         picture.pts, picture.time_base = self.frames, self._time_base

@@ -13,13 +13,16 @@ import collections
 import re
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from fractions import Fraction
 from typing import TypeVar
 
 import av
+import numpy as np
 
 from vsr.errors import VsrError
-from vsr.io.frames import ColorInfo, StreamInfo, VideoInfo
+from vsr.io.frames import Frame
+from vsr.io.probe import describe
 
 T = TypeVar("T")
 STDIO = "-"
@@ -47,12 +50,26 @@ def ffmpeg_address(text: str, writing: bool = False) -> str:
 
 
 class SidePackets:
-    """Audio and subtitle packets between the decoding thread and the writer: a queue that can say 'not yet'."""
+    """Audio and subtitle packets between the decoding thread and the writer: a queue that can say 'not yet'.
+
+    Until the writer says which streams it takes (`want`), everything is kept (the first packets arrive while
+    the source is probed, before the writer exists); from then on only those, so that a writer that takes
+    none (a PNG folder) leaves nothing to pile up over a long stream.
+    """
 
     def __init__(self) -> None:
         self._packets: collections.deque = collections.deque()
+        self._wanted: set[int] | None = None
         self._ended = False
         self._lock = threading.Lock()
+
+    def want(self, indices: set[int]) -> None:
+        with self._lock:
+            self._wanted = set(indices)
+            self._packets = collections.deque(p for p in self._packets if p.stream.index in self._wanted)
+
+    def wants(self, index: int) -> bool:
+        return self._wanted is None or index in self._wanted
 
     def put(self, packet) -> None:
         with self._lock:
@@ -116,7 +133,8 @@ class LiveInput:
         self.stream.thread_type = "SLICE"  # frame threads would hold frames back
         self._packets = self._demux()
         self._first = interruptible(self._first_frame)
-        self.info = self._describe(self._first)
+        # Whatever a live stream announces, its length is unknown until it ends: frame count 0.
+        self.info = replace(describe(self.address, self.container, self.stream, self._first, None), frame_count=0)
 
     def _open(self) -> av.container.InputContainer:
         options = dict(HTTP_RECONNECT) if self.reconnect and self.address.lower().startswith("http") else {}
@@ -138,13 +156,9 @@ class LiveInput:
             raise VsrError(self.address, "has no video stream")
         return container
 
-    def sample_frames(self, count: int) -> list:
+    def sample_frames(self, count: int) -> list[Frame]:
         """`count` frames for timing a model (--realtime), made from the first one without reading further:
         it moves by a pixel from frame to frame, so that motion-compensating models have motion to follow."""
-        import numpy as np
-
-        from vsr.io.frames import Frame
-
         image = self._first.to_ndarray(format="rgb48le" if self.info.bit_depth > 8 else "rgb24")
         return [Frame(np.roll(image, shift, axis=1), shift, self.info.time_base) for shift in range(count)]
 
@@ -153,8 +167,9 @@ class LiveInput:
         for packet in self.container.demux():
             if packet.stream.index == self.stream.index:
                 yield packet
-            elif packet.stream.type in ("audio", "subtitle") and packet.dts is not None:
-                self.side_packets.put(self._shifted(packet))
+            elif packet.dts is not None and self.side_packets.wants(packet.stream.index):
+                if packet.stream.type in ("audio", "subtitle"):
+                    self.side_packets.put(self._shifted(packet))
 
     def _shifted(self, packet):
         """The packet moved by the reconnection offset, so that time goes on across connections."""
@@ -237,31 +252,6 @@ class LiveInput:
         start = Fraction(first.pts or 0) * Fraction(self.stream.time_base)
         self._offset = (self._last_time or Fraction(0)) + 1 / Fraction(self.info.frame_rate) - start
         return first
-
-    def _describe(self, first: av.VideoFrame) -> VideoInfo:
-        stream = self.stream
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
-        descriptor = av.VideoFormat(first.format.name)
-        return VideoInfo(
-            path=self.address,
-            container=self.container.format.name,
-            width=first.width,
-            height=first.height,
-            frame_rate=Fraction(rate),
-            time_base=Fraction(stream.time_base),
-            frame_count=0,
-            duration=None,
-            pix_fmt=first.format.name,
-            bit_depth=max(c.bits for c in descriptor.components),
-            color=ColorInfo(matrix=int(first.colorspace), range=int(first.color_range),
-                            primaries=int(first.color_primaries), transfer=int(first.color_trc)),
-            rotation=int(first.rotation or 0),
-            codec=stream.codec_context.name,
-            streams=[StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "?", s.language)
-                     for s in self.container.streams],
-            tags=dict(self.container.metadata),
-            video_tags=dict(stream.metadata),
-        )
 
     def close(self) -> None:
         """Close the input, unless a reader is still blocked in it (a stopped run leaves that to the exit)."""

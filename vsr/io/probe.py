@@ -71,36 +71,42 @@ def probe_video_file(path: Path) -> VideoInfo:
             deep = declared.format is not None and max(c.bits for c in declared.format.components) > 8
             check_decodable(path, declared.width, declared.height, 6 if deep else 3)
         first = first_decodable_frame(path, container, stream)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
         duration = stream_duration(container, stream)
-        frame_count = stream.frames or (round(duration * rate) if duration else 0)
-        descriptor = av.VideoFormat(first.format.name)
-        return VideoInfo(
-            path=str(path),
-            container=container.format.name,
-            width=first.width,
-            height=first.height,
-            frame_rate=Fraction(rate),
-            time_base=Fraction(stream.time_base),
-            frame_count=int(frame_count),
-            duration=duration,
-            pix_fmt=first.format.name,
-            bit_depth=max(c.bits for c in descriptor.components),
-            color=ColorInfo(
-                matrix=int(first.colorspace),
-                range=int(first.color_range),
-                primaries=int(first.color_primaries),
-                transfer=int(first.color_trc),
-            ),
-            rotation=int(first.rotation or 0),
-            codec=stream.codec_context.name,
-            streams=[
-                StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "?", s.language)
-                for s in container.streams
-            ],
-            tags=dict(container.metadata),
-            video_tags=dict(stream.metadata),
-        )
+        return describe(str(path), container, stream, first, duration)
+
+
+def describe(path: str, container, stream, first: av.VideoFrame, duration: float | None) -> VideoInfo:
+    """What a source holds, from its open container, video stream and first decoded frame. Without a
+    duration (a live source) the frame count is 0: unknown."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+    frame_count = stream.frames or (round(duration * rate) if duration else 0)
+    descriptor = av.VideoFormat(first.format.name)
+    return VideoInfo(
+        path=path,
+        container=container.format.name,
+        width=first.width,
+        height=first.height,
+        frame_rate=Fraction(rate),
+        time_base=Fraction(stream.time_base),
+        frame_count=int(frame_count),
+        duration=duration,
+        pix_fmt=first.format.name,
+        bit_depth=max(c.bits for c in descriptor.components),
+        color=ColorInfo(
+            matrix=int(first.colorspace),
+            range=int(first.color_range),
+            primaries=int(first.color_primaries),
+            transfer=int(first.color_trc),
+        ),
+        rotation=int(first.rotation or 0),
+        codec=stream.codec_context.name,
+        streams=[
+            StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "?", s.language)
+            for s in container.streams
+        ],
+        tags=dict(container.metadata),
+        video_tags=dict(stream.metadata),
+    )
 
 
 def first_decodable_frame(path: Path, container, stream) -> av.VideoFrame:

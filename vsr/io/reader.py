@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from vsr.errors import VsrError
@@ -14,7 +15,7 @@ from vsr.io.colors import assumed_matrix, swscale_matrix, swscale_range
 from vsr.io.frame_folder import list_frames, read_png
 from vsr.io.frames import Frame, VideoInfo
 from vsr.io.live import LiveInput
-from vsr.io.probe import open_container
+from vsr.io.probe import open_container, probe
 
 
 class FrameReader:
@@ -126,3 +127,12 @@ class _IncreasingTimestamps:
             return pts
         self._last = 0 if self._last is None else self._last + self.step
         return self._last
+
+
+def read_8bit(path: Path) -> Iterator[np.ndarray]:
+    """A video file's or PNG folder's frames as 8-bit RGB, 16-bit rounded as the papers' PNGs are: how the
+    bench and the comparison page read frames."""
+    from vsr.metrics import frames_to_8bit
+
+    for frame in FrameReader(probe(path)):
+        yield frames_to_8bit([frame.image], str(path))[0]

@@ -112,10 +112,11 @@ class StreamCopier:
         except BaseException:
             self.close()
             raise
-        sources = [self._input.streams[index] for index in self._targets]
         if live is not None:
+            live.side_packets.want(set(self._targets))
             self._packets = None
         else:
+            sources = [self._input.streams[index] for index in self._targets]
             self._packets = self._input.demux(sources) if sources else iter(())
         self._pending = None
 
@@ -153,8 +154,6 @@ class StreamCopier:
             if packet is None:
                 self._finish_encoders()
                 return
-            if packet.stream.index not in self._targets:
-                continue
             if packet.dts is None and packet.pts is None:
                 continue  # the demuxer's end-of-stream marker
             start = packet.pts if packet.pts is not None else packet.dts

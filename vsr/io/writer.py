@@ -341,7 +341,7 @@ class VideoFileWriter:
         messages: list[str] = []
         try:
             with ffmpeg_messages() as messages:
-                return StreamCopier(source if self._live else Path(source), self._container, self._live)
+                return StreamCopier(source, self._container, self._live)
         except (av.error.FFmpegError, ValueError) as error:
             said = f" ({'; '.join(messages)})" if messages else ""
             raise VsrError(self.target, f"{self._problem(error)}{said}") from None
@@ -538,8 +538,10 @@ def _described(options: dict[str, str]) -> str:
 class FrameFolderWriter:
     """Writes frame_000000.png, ... (16-bit when the frames are); the folder appears only when complete."""
 
-    def __init__(self, target: Path, source: VideoInfo) -> None:
+    def __init__(self, target: Path, source: VideoInfo, live: LiveInput | None = None) -> None:
         self.target = target
+        if live is not None:
+            live.side_packets.want(set())  # frames only: a live source's audio must not pile up for nobody
         self.temporary = temporary_sibling(target)
         try:
             self.temporary.mkdir()
@@ -568,4 +570,4 @@ def open_writer(target: Path | str, width: int, height: int, source: VideoInfo, 
     target = Path(target)
     if is_video_path(target):
         return VideoFileWriter(target, width, height, source, settings, live)
-    return FrameFolderWriter(target, source)
+    return FrameFolderWriter(target, source, live)

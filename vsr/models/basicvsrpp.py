@@ -146,8 +146,9 @@ class BasicVSRPlusPlus(nn.Module):
         features = {name: ((carry.features[name] if carry else []) + branches[name][:core])[-2:]
                     for name in BRANCHES if not name.startswith("backward")}
         # flows_forward[i] goes from frame i+1 to frame i of that same sequence.
-        flow = flows_forward[:, last - 1] if last >= 1 else None
-        return sr[..., : 4 * height, : 4 * width], WindowCarry(lr[:, core - 1], flow, features)
+        flow = flows_forward[:, last - 1].clone() if last >= 1 else None
+        # Copies, not views: a view would keep the whole window's input and flows alive into the next window.
+        return sr[..., : 4 * height, : 4 * width], WindowCarry(lr[:, core - 1].clone(), flow, features)
 
     def propagate_all(self, lr: torch.Tensor, carry: WindowCarry | None
                       ) -> tuple[list[torch.Tensor], dict[str, list[torch.Tensor]], torch.Tensor]:

@@ -88,14 +88,6 @@ class RRDBNet(PerFrameUpscaler):
         return sr.reshape(n, t, c, 4 * h, 4 * w)
 
 
-def convert_reference_checkpoint(state: dict) -> dict:
-    """BasicSR / Real-ESRGAN checkpoints keep the weights under `params_ema` (preferred) or `params`."""
-    for key in ("params_ema", "params"):
-        if isinstance(state.get(key), dict):
-            return state[key]
-    return state
-
-
 @dataclass(frozen=True)
 class NcnnRRDB:
     """An RRDBNet read from ncnn files: its weights under our names, and its hyper-parameters."""

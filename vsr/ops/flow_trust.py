@@ -42,20 +42,28 @@ def shrunk(current: torch.Tensor, previous: torch.Tensor, shrink: int) -> tuple[
 
 
 def photometric_trust(current: torch.Tensor, previous: torch.Tensor, flow: torch.Tensor,
-                      error_scale: float = TRUST_ERROR) -> torch.Tensor:
-    """(N, 1, H, W) in [0, 1]: high where the warped previous frame matches this one and lies in the frame."""
+                      error_scale: float = TRUST_ERROR, warped: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, 1, H, W) in [0, 1]: high where the warped previous frame matches this one and lies in the frame.
+
+    `warped`, if the caller has it already, is `previous` warped along `flow` (border padding)."""
     height, width = current.shape[-2:]
     positions = pixel_grid(height, width, current.device) + flow.float()
     inside = ((positions[:, :1] >= 0) & (positions[:, :1] <= width - 1)
               & (positions[:, 1:] >= 0) & (positions[:, 1:] <= height - 1))
-    error = (current - flow_warp(previous, flow, padding_mode="border")).abs().mean(dim=1, keepdim=True)
+    if warped is None:
+        warped = flow_warp(previous, flow, padding_mode="border")
+    error = (current - warped).abs().mean(dim=1, keepdim=True)
     error = F.avg_pool2d(error, 3, stride=1, padding=1, count_include_pad=False)
     return inside * torch.exp(-(error / error_scale) ** 2)
 
 
-def forward_backward_consistent(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
-    """(N, 1, H, W) float, 1 where `forward` (current -> previous) and `backward` (previous -> current) agree."""
-    returned = flow_warp(backward, forward, padding_mode="border")
+def forward_backward_consistent(forward: torch.Tensor, backward: torch.Tensor,
+                                returned: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, 1, H, W) float, 1 where `forward` (current -> previous) and `backward` (previous -> current) agree.
+
+    `returned`, if the caller has it already, is `backward` warped along `forward` (border padding)."""
+    if returned is None:
+        returned = flow_warp(backward, forward, padding_mode="border")
     mismatch = (forward + returned).pow(2).sum(dim=1, keepdim=True)
     bound = CONSISTENCY_RELATIVE * (forward.pow(2).sum(1, keepdim=True) + returned.pow(2).sum(1, keepdim=True))
     return (mismatch < bound + CONSISTENCY_ABSOLUTE).float()

@@ -27,7 +27,7 @@ from vsr.pipeline.refinement import Refinement, refine_frames
 from vsr.pipeline.stabilize import Stabilization, stabilize_frames
 from vsr.pipeline.threads import Overload, run_threaded
 from vsr.pipeline.tiles import usable_tile_size
-from vsr.progress import Progress
+from vsr.progress import Progress, say
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def _upscale(source, target, info, live, model, device, chunk, tile, tile_overla
         overload = None
         if live is not None:
             overload = Overload(options.on_overload == "drop", partial(_behind, bar, info),
-                                lambda: _say_overload(bar, info, options.on_overload, model))
+                                lambda: _say_overload(bar, info, options.on_overload))
             _say_latency(model, chunk, info)
         for frame in run_threaded(reader, stage, overload=overload):
             writer.write(frame)
@@ -212,19 +212,18 @@ def _upscale(source, target, info, live, model, device, chunk, tile, tile_overla
 
 def _behind(bar: Progress, info, grace_seconds: float = 2.0) -> bool:
     """Whether the output, measured since it began (after a grace time for warm-up), runs slower than the source."""
-    elapsed = time.monotonic() - bar.started
-    return elapsed > grace_seconds and bar.done / elapsed < 0.97 * float(info.frame_rate)
+    return time.monotonic() - bar.started > grace_seconds and bar.rate() < 0.97 * float(info.frame_rate)
 
 
-def _say_overload(bar: Progress, info, mode: str, model: nn.Module) -> None:
+def _say_overload(bar: Progress, info, mode: str) -> None:
     """Once, when a live source first outruns the model: the measured rates, and what happens now."""
-    rate = bar.done / max(time.monotonic() - bar.started, 1e-9)
+    rate = bar.rate()
     said = (f"the model upscales {rate:.2f} frames/s so far and the live input sends {float(info.frame_rate):.4g}: ")
     if mode == "drop":
         said += "skipping frames to keep up (the kept frames keep their timestamps)"
     else:
         said += "the output falls further behind the input (--on-overload drop skips frames to stay live)"
-    _log(f"vsr: warning: {said}")
+    say(f"vsr: warning: {said}")
 
 
 def _say_latency(model: nn.Module, chunk: int, info) -> None:
@@ -234,18 +233,9 @@ def _say_latency(model: nn.Module, chunk: int, info) -> None:
     context = max(0, int(getattr(model, "context_frames", 0) or 0))
     delay = chunk - 1 + context
     if delay > 0:
-        _log(f"vsr: note: {type(model).__name__} works on windows of {chunk} frames with {context} frames of "
-             f"look-ahead: each frame leaves up to {delay} frames ({delay / float(info.frame_rate):.2f} s) after it "
-             "arrives; a streaming model (frvsr) leaves it at once")
-
-
-def _log(line: str) -> None:
-    import sys
-
-    try:
-        print(line, file=sys.stderr, flush=True)
-    except (OSError, ValueError):
-        pass
+        say(f"vsr: note: {type(model).__name__} works on windows of {chunk} frames with {context} frames of "
+            f"look-ahead: each frame leaves up to {delay} frames ({delay / float(info.frame_rate):.2f} s) after it "
+            "arrives; a streaming model (frvsr) leaves it at once")
 
 
 def display_name(source: Path | str) -> str:

@@ -63,15 +63,15 @@ def stabilize_step(stabilization: Stabilization, current: torch.Tensor, state: S
                                    torch.cat([small_previous, small_current]))
     forward, backward = flows.chunk(2)
     size = current.shape[-2:]
-    consistent = F.interpolate(forward_backward_consistent(forward, backward), size=size, mode="bilinear",
-                               align_corners=False)
+    returned = flow_warp(backward, forward, padding_mode="border")  # the reverse flow, seen from this frame
+    consistent = F.interpolate(forward_backward_consistent(forward, backward, returned), size=size,
+                               mode="bilinear", align_corners=False)
     # The mean of the flow and the reversed reverse flow: a bias common to both directions cancels. Our SPyNet
     # (trained inside BasicVSR++ for SR, not for flow) gives up to 0.4 px on two identical frames, which a
     # recursive blend would turn into a slow drift of a still picture.
-    symmetric = 0.5 * (forward - flow_warp(backward, forward, padding_mode="border"))
-    flow = resize_flow(symmetric, size)
-    trust = consistent * photometric_trust(current, state.raw, flow, stabilization.error_scale)
+    flow = resize_flow(0.5 * (forward - returned), size)
     carried = flow_warp(state.raw, flow, padding_mode="border")
+    trust = consistent * photometric_trust(current, state.raw, flow, stabilization.error_scale, carried)
     blended = current + stabilization.strength * trust * (carried - current)
     return blended, StabilizerState(current)
 

@@ -19,7 +19,7 @@ from torch import nn
 from vsr.errors import VsrError
 from vsr.models.refiner import DiffusionRefiner, RefinedVSR
 from vsr.models.weights import load_state_dict
-from vsr.models.zoo import build_model, load_into
+from vsr.models.zoo import build_model, load_into, spynet_state
 from vsr.train.config import TrainingConfig
 from vsr.train.data import TrainingClips
 from vsr.train.gan import TecoGanCritic
@@ -180,9 +180,7 @@ class RefinerObjective(nn.Module):
 def _refiner_setup(config: TrainingConfig, refiner: DiffusionRefiner, device: torch.device) -> nn.Module:
     """Loads the refiner's trained flow network (kept frozen) and returns the frozen base model it refines."""
     flow_path = Path(config.refiner.flow_weights)
-    flow_state = {key.removeprefix("spynet."): value for key, value in load_state_dict(flow_path).items()
-                  if key.startswith("spynet.")}
-    load_into(refiner.flow, flow_state, flow_path)
+    load_into(refiner.flow, spynet_state(flow_path), flow_path)
     refiner.flow.requires_grad_(False)
     base = build_model(config.refiner.base_model, config.data.scale).to(device).eval()
     return base.requires_grad_(False)

@@ -259,3 +259,21 @@ def test_realworld_runs_validate_on_inputs_damaged_the_same_way_every_time(tmp_p
     assert result.exit_code == 0, result.output
     logged = float(read_rows(tmp_path / "run" / "val_log.csv")[0]["bicubic_psnr_y"])
     assert logged == pytest.approx(bicubic_scores(clips, 4)["clip"][0], abs=1e-3)
+
+
+def test_select_latest_exports_the_last_validated_weights_whatever_their_psnr(tmp_path, sources, run_cli):
+    config = yaml.safe_load(write_config(tmp_path, sources).read_text())
+    config["validation"]["select"] = "latest"
+    (tmp_path / "gan.yaml").write_text(yaml.safe_dump(config))
+    result = run_cli("train", tmp_path / "gan.yaml")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("latest, exported") == 2  # steps 3 and 6
+    run = tmp_path / "run"
+    exported, final = load_state_dict(run / "best.safetensors"), load_state_dict(run / "final.safetensors")
+    assert exported.keys() == final.keys() and all(torch.equal(exported[k], final[k]) for k in final)
+    assert "6 of 6 steps" in (run / "best.md").read_text()
+
+    config["validation"]["select"] = "loss"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(VsrError, match="bad.yaml: validation.select is 'psnr' or 'latest', not 'loss'"):
+        load_config(tmp_path / "bad.yaml")

@@ -60,6 +60,9 @@ class ValidationSettings:
     max_height: int = 0  # centre crop of the high-res frames (0: whole frames), to keep validation quick
     max_width: int = 0
     every: int = 500
+    # Which weights each validation exports: the best PSNR-Y so far, or the latest. A GAN trades PSNR for
+    # texture on purpose, so the highest PSNR would pick the least adversarial weights.
+    select: str = "psnr"
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def load_config(path: str | Path) -> TrainingConfig:
             model=ModelSettings(**raw["model"]),
             data=DataSettings(**raw["data"]),
             train=_with_tuples(TrainSettings(**raw["train"])),
-            validation=ValidationSettings(**raw.get("validation", {})),
+            validation=_checked_validation(ValidationSettings(**raw.get("validation", {})), path),
             gan=GanSettings(**raw["gan"]) if raw.get("gan") is not None else None,
             refiner=RefinerSettings(**raw["refiner"]) if raw.get("refiner") is not None else None,
             init_weights=raw.get("init_weights", ""),
@@ -117,6 +120,12 @@ def load_config(path: str | Path) -> TrainingConfig:
         raise VsrError(path, f"missing setting {error}") from None
     except TypeError as error:
         raise VsrError(path, f"bad setting: {error}") from None
+
+
+def _checked_validation(settings: ValidationSettings, path: Path) -> ValidationSettings:
+    if settings.select not in ("psnr", "latest"):
+        raise VsrError(path, f"validation.select is 'psnr' or 'latest', not '{settings.select}'")
+    return settings
 
 
 def _with_tuples(settings: TrainSettings) -> TrainSettings:

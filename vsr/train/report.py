@@ -4,7 +4,8 @@
     runs/<name>/train_log.csv     step, loss, learning rate, seconds per step
     runs/<name>/val_log.csv       step, clip, PSNR-Y, SSIM-Y, and the bicubic figures beside them
     runs/<name>/curves.png        loss and validation PSNR-Y against the step
-    runs/<name>/best.safetensors  the weights with the best mean validation PSNR-Y, and best.md, its card
+    runs/<name>/best.safetensors  the weights with the best mean validation PSNR-Y (or the latest validated, with
+                                validation.select: latest), and best.md, its card
 """
 
 from __future__ import annotations
@@ -92,9 +93,11 @@ class RunFiles:
                                                "bicubic_psnr_y": f"{bicubic[clip][0]:.4f}",
                                                "bicubic_ssim_y": f"{bicubic[clip][1]:.5f}"})
         mean, baseline = mean_scores(scores)[0], mean_scores(bicubic)[0]
+        latest = self.config.validation.select == "latest"
+        chosen = latest or best is None or mean > best
         _say(f"validation at step {step}: PSNR-Y {mean:.2f} dB, bicubic {baseline:.2f} dB ({mean - baseline:+.2f})"
-             + ("; best so far, exported" if best is None or mean > best else ""))
-        if best is None or mean > best:
+             + (("; latest, exported" if latest else "; best so far, exported") if chosen else ""))
+        if chosen:
             self.export(model, self.best, step, scores, bicubic)
             best = mean
         self.draw()

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 from vsr.backends.int8 import int8_ir_path
@@ -63,9 +64,14 @@ def main() -> None:
     config = load_config(args.run / "config.yaml")
     # Snapshot the weights and their card first: a run still training may replace both while we score.
     # Shipped in fp16 (half the size; the model computes in fp32 or bf16 anyway), and scored as shipped.
+    # The run's metadata (config, step) goes with them: `vsr train --resume` on a machine without the run's
+    # checkpoint continues from the shipped weights at that step.
     snapshot = Path(tempfile.mkdtemp()) / "best.safetensors"
+    with safe_open(str(args.run / "best.safetensors"), "pt") as best:
+        metadata = best.metadata() or {}
     save_file({key: tensor.half() if tensor.is_floating_point() else tensor
-               for key, tensor in load_state_dict(args.run / "best.safetensors").items()}, str(snapshot))
+               for key, tensor in load_state_dict(args.run / "best.safetensors").items()}, str(snapshot),
+              metadata=metadata)
     run_card = (args.run / "best.md").read_text().rstrip("\n")
     scale = config.data.scale
     v = config.validation

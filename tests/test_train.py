@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -277,3 +279,25 @@ def test_select_latest_exports_the_last_validated_weights_whatever_their_psnr(tm
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(VsrError, match="bad.yaml: validation.select is 'psnr' or 'latest', not 'loss'"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_resume_without_a_checkpoint_continues_from_the_committed_weights_at_their_step(
+        tmp_path, sources, run_cli, monkeypatch):
+    config = write_config(tmp_path, sources)
+    assert run_cli("train", config, "--steps", "3").exit_code == 0
+    committed = tmp_path / "weights"
+    committed.mkdir()
+    (tmp_path / "run" / "best.safetensors").rename(committed / "tiny.safetensors")  # as ship_weights commits it
+    shutil.rmtree(tmp_path / "run")  # another machine: no checkpoint, no logs
+    monkeypatch.setattr("vsr.train.loop.WEIGHTS_DIR", committed)
+
+    files = train(load_config(config), resume=True)
+    assert [int(r["step"]) for r in read_rows(files.train_log)] == [4, 5, 6]
+    straight = train(dataclasses.replace(load_config(config), output_dir=str(tmp_path / "straight")))
+    resumed_lr = float(read_rows(files.train_log)[0]["lr"])
+    assert resumed_lr == pytest.approx(float(read_rows(straight.train_log)[3]["lr"]), rel=1e-3)
+
+    monkeypatch.setattr("vsr.train.loop.WEIGHTS_DIR", tmp_path / "nowhere")
+    shutil.rmtree(tmp_path / "run")
+    with pytest.raises(VsrError, match="nothing to resume"):
+        train(load_config(config), resume=True)

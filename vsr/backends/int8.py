@@ -1,10 +1,12 @@
 """int8 forms of shipped networks: OpenVINO IR calibrated with NNCF (scripts/calibrate_int8.py), kept beside
-the weights they were made from and tied to them by a fingerprint of the weights file."""
+the weights they were made from and tied to them by a fingerprint of the weights' tensors."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+
+import torch
 
 from vsr.errors import VsrError
 
@@ -15,7 +17,17 @@ def int8_ir_path(weights: Path) -> Path:
 
 
 def weights_fingerprint(weights: Path) -> str:
-    return hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
+    """A hash of the tensors (names, dtypes, shapes, values), not of the file: metadata such as the training
+    step may be added to a shipped file without orphaning the int8 network made from its weights."""
+    from safetensors import safe_open
+
+    digest = hashlib.sha256()
+    with safe_open(str(weights), "pt") as file:
+        for key in sorted(file.keys()):
+            tensor = file.get_tensor(key).contiguous()
+            digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+            digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()[:16]
 
 
 def int8_ir_for(weights: str | Path | None, model_name: str) -> Path:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from torch import nn
 from vsr.errors import VsrError
 from vsr.models.refiner import DiffusionRefiner, RefinedVSR
 from vsr.models.weights import load_state_dict
-from vsr.models.zoo import build_model, load_into, spynet_state
+from vsr.models.zoo import WEIGHTS_DIR, build_model, load_into, spynet_state
 from vsr.train.config import TrainingConfig
 from vsr.train.data import TrainingClips
 from vsr.train.gan import TecoGanCritic
@@ -95,7 +97,7 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     files = RunFiles(config.run_dir, config)
     start, best = 0, None
     if resume:
-        start, best = files.load_checkpoint(model, optimizer, schedule, critic)
+        start, best = _resume(files, config, model, optimizer, schedule, critic)
     elif files.checkpoint.exists():
         raise VsrError(files.checkpoint, "a run is already here; pass --resume to continue it, or change output_dir")
     if ranks.is_main:
@@ -144,6 +146,29 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     if ranks.world > 1:
         torch_dist.destroy_process_group()
     return files
+
+
+def _resume(files: RunFiles, config: TrainingConfig, model: nn.Module, optimizer, schedule,
+            critic: TecoGanCritic | None) -> tuple[int, float | None]:
+    """From the run's checkpoint; where there is none (another machine), from the weights committed under the
+    run's name at the step they record, so that no committed progress is lost."""
+    committed = WEIGHTS_DIR / f"{config.name}.safetensors"
+    if files.checkpoint.exists() or not committed.exists():
+        return files.load_checkpoint(model, optimizer, schedule, critic)
+    from safetensors import safe_open
+
+    with safe_open(str(committed), "pt") as weights:
+        step = (weights.metadata() or {}).get("step")
+    if step is None:
+        raise VsrError(committed, "no checkpoint to resume, and these weights record no training step")
+    load_into(model, load_state_dict(committed), committed)
+    with warnings.catch_warnings():  # the schedule alone is advanced: no optimizer step to precede it
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(int(step)):
+            schedule.step()
+    print(f"vsr train: no checkpoint in {files.folder}; resuming from the committed {committed} at step {step}"
+          " (the optimiser" + (" and the discriminator" if critic else "") + " start afresh)", file=sys.stderr, flush=True)
+    return int(step), None
 
 
 def _generator_loss(step_model: nn.Module, model: nn.Module, critic: TecoGanCritic | None, lr: torch.Tensor,

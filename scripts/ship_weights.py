@@ -4,9 +4,9 @@
 
 writes vsr/weights/frvsr_bi_x4.safetensors and vsr/weights/frvsr_bi_x4.md. The card is the run's own (data,
 degradation, iterations, validation during training) plus PSNR-Y/SSIM-Y on every frame of every clip in
-../shared/data/clips/val (cropped as the config's validation section says) as `vsr run` produces them,
-beside MATLAB bicubic. It refuses weights that do not
-beat the ones already shipped under that name, unless told --force.
+../shared/data/clips/val (clips/val/natural for runs on natural footage; cropped as the config's validation
+section says) as `vsr run` produces them, beside MATLAB bicubic. It refuses weights that do not beat the ones
+already shipped under that name, unless told --force.
 """
 
 from __future__ import annotations
@@ -76,7 +76,10 @@ def main() -> None:
     scale = config.data.scale
     v = config.validation
     crop = (v.max_width, v.max_height) if v.max_width and v.max_height else None
-    clips = find_clips(VAL_DIR, None, scale, config.data.degradation, crop=crop)
+    # A run on natural footage is judged on the held-out natural clips, as its training validation is.
+    natural = any("natural" in source for source in config.data.sources)
+    val_dir = VAL_DIR / "natural" if natural else VAL_DIR
+    clips = find_clips(val_dir, None, scale, config.data.degradation, crop=crop)
     settings = Settings(torch.device("cpu"), temporal=False)
 
     scored: dict[str, tuple[dict, float]] = {}
@@ -112,9 +115,8 @@ def main() -> None:
         card += (f"\nThe starting weights, `{config.init_weights}`, score {start[0]:.2f} / {start[1]:.4f} on the "
                  f"same input: this training adds {mean - start[0]:+.2f} dB.\n")
     shutil.copyfile(snapshot, target)
-    natural = any("natural" in source for source in config.data.sources)
     target.with_suffix(".md").write_text(card + "\n" + (NATURAL_CREDITS if natural else DATA_CREDITS) + "\n")
-    print(f"shipped {target} ({mean:.2f} dB mean PSNR-Y on clips/val)")
+    print(f"shipped {target} ({mean:.2f} dB mean PSNR-Y on {val_dir.relative_to(VAL_DIR.parent)})")
     stale = int8_ir_path(target)
     if stale.exists():  # calibrated for the weights just replaced: --precision int8 now refuses it
         print(f"the int8 network {stale.name} was made from the old weights: run scripts/calibrate_int8.py again "

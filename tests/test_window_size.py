@@ -70,6 +70,32 @@ def test_a_small_budget_gives_the_window_that_fits_it():
     assert starved.size == 1 and "--tile lowers it" in starved.describe(100)
 
 
+def test_frames_too_large_for_a_useful_window_are_tiled_and_the_run_uses_those_tiles(monkeypatch):
+    """Whole 40x400 frames fit one core frame beside 2 of look-ahead (3 frames computed per frame output);
+    the plan takes tiles on which a longer window fits and the total work (frames x overlapping pixels) is
+    less, says so, and the run uses exactly those tiles."""
+    model, height, width = tiny_model(context=2), 40, 400
+    fixed, per_frame = window_memory(model, height, width, CPU)
+    pipeline = window_size._pipeline_bytes(model.scale, height, width, 0)
+    budget = fixed + per_frame * 2 + pipeline + (per_frame + pipeline) // 2  # 1.5 whole frames of core
+    whole = plan_windows(model, "auto", height, width, CPU, budget=budget, tile=width)  # tile >= frame: whole
+    assert whole.size == 1 and whole.frame_overhead == 3.0
+    plan = plan_windows(model, "auto", height, width, CPU, budget=budget)
+    assert plan.tile in window_size.AUTO_TILES and plan.size > 1 and plan.whole_frame_size == 1
+    ratio = window_size.tiled_pixel_ratio(height, width, plan.tile, 16, model.size_multiple)
+    assert plan.need <= budget and plan.frame_overhead * ratio < whole.frame_overhead
+    assert f"on {plan.tile}-pixel tiles (whole frames would fit windows of 1 frame)" in plan.describe(100)
+    assert plan_windows(model, "auto", height, width, CPU, budget=budget, tile=256).tile == 0  # --tile wins
+
+    clip = frames(5, height, width)
+    monkeypatch.setattr(window_size, "free_bytes", lambda device: 2 * budget)  # the budget is half of it
+    stats = WindowStats()
+    auto = [frame.image for frame in upscale_frames(clip, model, CPU, "auto", stats=stats, scene_cuts=False)]
+    assert stats.plan.tile == plan.tile and stats.plan.size == plan.size
+    asked = upscale_frames(clip, model, CPU, plan.size, tile=plan.tile, scene_cuts=False)
+    assert all(np.array_equal(a, b.image) for a, b in zip(auto, asked, strict=True))
+
+
 def test_a_given_chunk_keeps_its_meaning_and_other_models_need_no_budget():
     assert plan_windows(tiny_model(), 5, 20, 24, CPU).size == 5
     per_frame = plan_windows(BicubicUpscaler(2), "auto", 20, 24, CPU)

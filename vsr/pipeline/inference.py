@@ -88,12 +88,14 @@ def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.devi
     if first is None:
         return
     height, width = first.image.shape[:2]
-    stats.plan = plan = plan_windows(model, chunk, height, width, device, precision, tile, streaming)
+    stats.plan = plan = plan_windows(model, chunk, height, width, device, precision, tile, streaming,
+                                     tile_overlap=tile_overlap)
     for scene in _scenes(itertools.chain([first], frames), model, scene_cuts):
         if streaming:
             yield from _upscale_stepwise(scene, model, device, tile, tile_overlap, modes, stats)
         else:
-            yield from _upscale_windows(scene, model, device, plan, tile, tile_overlap, on_window, modes, stats)
+            yield from _upscale_windows(scene, model, device, plan, plan.tile or tile, tile_overlap, on_window,
+                                        modes, stats)
 
 
 @contextlib.contextmanager

@@ -69,6 +69,16 @@ def usable_tile_size(tile: int, overlap: int, multiple: int) -> int:
     return usable
 
 
+def tiled_pixel_ratio(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> float:
+    """Pixels the model computes on tiles of a height x width frame per pixel of the frame (1.0 untiled)."""
+    height, width = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    if tile <= 0:
+        return 1.0
+    tile = usable_tile_size(tile, overlap, multiple)
+    rows, columns = len(tile_starts(height, tile, overlap, multiple)), len(tile_starts(width, tile, overlap, multiple))
+    return rows * min(tile, height) * columns * min(tile, width) / (height * width)
+
+
 def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
     """Evenly spread starts of full-size tiles, on the multiple, neighbours sharing at least 3 * overlap pixels."""
     if length <= tile:

@@ -16,19 +16,24 @@ what is held for every frame at the end, which bounds the peak of any longer win
 
 from __future__ import annotations
 
+import math
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from vsr.io.memory import available_memory
 from vsr.pipeline.peak_bytes import Usage, measure_bytes
+from vsr.pipeline.tiles import tiled_pixel_ratio
 
 AUTO = "auto"
 BUDGET_SHARE = 0.5  # of free memory: room for operator workspaces, the allocator's slack, the other stages
 MAX_WINDOW = 1000  # frames: beyond it the look-ahead costs under 1% and the output would wait too long
 FIXED_WINDOW = 8  # models without temporal context: any window gives the same frames, this one small batches
+# Tile sizes (input pixels) `--chunk auto` may choose when whole frames leave room for only a short window, whose
+# look-ahead would then cost more than tiles' overlaps do; largest first.
+AUTO_TILES = (768, 512, 384, 256, 192)
 PROBE_FRAMES = (2, 3)  # window lengths measured: two, since one frame runs no optical flow
 # Per frame, outside the model: the decoded low-res image and its stacked copy (per input pixel); the 8-bit
 # result, its channels-last copy and the float32 clamped copy it is rounded from (per output pixel); on tiles,
@@ -53,6 +58,13 @@ class WindowPlan:
     budget: int | None = None  # bytes the window may take (auto only)
     need: int | None = None  # bytes the chosen window takes by the measurement (auto only)
     note: str = ""  # why the memory could not be measured ("unmeasured")
+    tile: int = 0  # tiles (input pixels) auto chose because whole frames fit too short a window; 0: none chosen
+    whole_frame_size: int = 0  # with such tiles, the window whole frames would have had
+
+    @property
+    def frame_overhead(self) -> float:
+        """Frames computed per frame output in a long shot: the core plus the context around it."""
+        return (self.size + self.look_ahead + self.look_back) / self.size
 
     @property
     def carries(self) -> bool:
@@ -74,7 +86,9 @@ class WindowPlan:
             windows += f" + {self.look_ahead} of look-ahead (forward state carried)"
         if self.mode == "auto":
             over = f"; even one frame needs {_bytes(self.need)}: --tile lowers it" if self.need > self.budget else ""
-            return f"{windows}, {_bytes(self.budget)} budget{over}"
+            tiles = (f" on {self.tile}-pixel tiles (whole frames would fit windows of "
+                     f"{_frames(self.whole_frame_size)})") if self.tile else ""
+            return f"{windows}{tiles}, {_bytes(self.budget)} budget{over}"
         if self.mode == "unmeasured":
             return f"{windows}: the model's memory could not be measured ({self.note})"
         return f"{windows}, as --chunk {self.size} asks"
@@ -115,9 +129,14 @@ def parse_chunk(value: Chunk) -> Chunk:
 
 def plan_windows(model: nn.Module, chunk: Chunk, height: int, width: int, device: torch.device,
                  precision: str = "fp32", tile: int = 0, streaming: bool = False,
-                 budget: int | None = None) -> WindowPlan:
+                 budget: int | None = None, tile_overlap: int = 16) -> WindowPlan:
     """The windows for frames of `height` x `width`: `chunk` core frames, or under "auto" the most that fit
-    `budget` bytes (default: half of what is free on `device`)."""
+    `budget` bytes (default: half of what is free on `device`).
+
+    Under "auto" without --tile, large frames may fit only a window shorter than its look-ahead: most of what
+    the model computes would be thrown away. The plan then takes the tile size (AUTO_TILES) with the least
+    work per output pixel, counting both the windows' context and the tiles' overlaps.
+    """
     chunk = parse_chunk(chunk)
     if streaming:
         return WindowPlan(1, 0, 0, "stream")
@@ -129,9 +148,25 @@ def plan_windows(model: nn.Module, chunk: Chunk, height: int, width: int, device
         return WindowPlan(chunk, context, look_back, "fixed")
     budget = int(BUDGET_SHARE * free_bytes(device)) if budget is None else budget
     try:
-        fixed, per_frame = window_memory(model, height, width, device, precision, tile)
+        whole = _fitted(model, context, look_back, height, width, device, precision, tile, budget)
+        if tile > 0:
+            return whole
+        multiple = getattr(model, "size_multiple", 1)
+        best, best_work = whole, whole.frame_overhead if whole.need <= whole.budget else math.inf
+        for candidate in (size for size in AUTO_TILES if size < max(height, width)):
+            plan = _fitted(model, context, look_back, height, width, device, precision, candidate, budget)
+            work = plan.frame_overhead * tiled_pixel_ratio(height, width, candidate, tile_overlap, multiple)
+            if work < best_work and plan.need <= budget:
+                best, best_work = replace(plan, tile=candidate, whole_frame_size=whole.size), work
+        return best
     except Exception as error:  # noqa: BLE001 - an operator without a shape-only form must not stop the run
         return WindowPlan(FIXED_WINDOW, context, look_back, "unmeasured", note=f"{type(error).__name__}: {error}")
+
+
+def _fitted(model: nn.Module, context: int, look_back: int, height: int, width: int, device: torch.device,
+            precision: str, tile: int, budget: int) -> WindowPlan:
+    """The longest window of frames this size (seen by the model on `tile` tiles) that fits `budget`."""
+    fixed, per_frame = window_memory(model, height, width, device, precision, tile)
     per_core = per_frame + _pipeline_bytes(model.scale, height, width, tile)
     extra = fixed + per_frame * (context + look_back)
     size = int(max(1, min(MAX_WINDOW, (budget - extra) // per_core)))

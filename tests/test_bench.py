@@ -176,6 +176,39 @@ def test_realworld_damage_is_made_on_the_fly_the_same_way_every_run(tmp_path, ru
     assert not np.array_equal(np.stack(clean_lr), np.stack(damaged_lr))
 
 
+def test_niqe_scores_each_model_and_the_ground_truth_on_sampled_frames(tmp_path, run_cli):
+    gt, lr = make_dataset(tmp_path, {"walk": 3}, width=256, height=256)  # NIQE needs two 96x96 blocks
+    result = run_cli("bench", "--gt", gt, "--lr", lr, "--model", "bicubic", "--model", "lanczos", "--no-temporal",
+                     "--niqe", "--niqe-every", "2", "--json", tmp_path / "r.json", "--csv", tmp_path / "r.csv",
+                     "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["settings"]["niqe"]["every"] == 2 and report["settings"]["niqe"]["crop_border"] == 4
+    for name in ("bicubic", "lanczos"):
+        clip = report["models"][name]["clips"]["walk"]
+        sampled = clip["per_frame"]["niqe"]
+        assert sampled[1] is None and all(isinstance(sampled[i], float) for i in (0, 2))  # frames 0 and 2
+        assert clip["niqe"] == pytest.approx((sampled[0] + sampled[2]) / 2)
+        assert report["models"][name]["mean"]["niqe"] == pytest.approx(clip["niqe"])
+    truth = report["ground_truth"]["clips"]["walk"]
+    assert truth["per_frame"]["niqe"][1] is None and truth["niqe"] > 0
+    assert report["ground_truth"]["mean"]["niqe"] == pytest.approx(truth["niqe"])
+    assert report["models"]["bicubic"]["clips"]["walk"]["niqe"] != truth["niqe"]
+    assert "NIQE" in result.stdout and "ground truth" in result.stdout
+    assert float(next(csv.DictReader((tmp_path / "r.csv").open()))["niqe"]) > 0
+
+
+def test_without_niqe_there_is_no_niqe_anywhere(tmp_path, run_cli):
+    gt, lr = make_dataset(tmp_path, {"walk": 2})
+    result = run_cli("bench", "--gt", gt, "--lr", lr, "--model", "bicubic", "--no-temporal", "--json",
+                     tmp_path / "r.json", "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["settings"]["niqe"] is None and "ground_truth" not in report
+    assert "niqe" not in report["models"]["bicubic"]["clips"]["walk"]["per_frame"]
+    assert "NIQE" not in result.stdout
+
+
 def test_seams_are_measured_where_windows_meet(tmp_path):
     gt, lr = make_dataset(tmp_path, {"walk": 10})
     torch.manual_seed(0)
@@ -239,6 +272,7 @@ def test_peak_memory_is_the_blocks_own():
     ("existing_json", "already exists; pass --overwrite"),
     ("no_clips", "holds no clips"),
     ("bad_crop", "is not WIDTHxHEIGHT"),
+    ("niqe_too_small", "--niqe: NIQE needs at least 2 whole 96x96 blocks: 64x56 less 4 pixels"),
 ])
 def test_bad_input_gets_one_line_naming_the_problem(tmp_path, run_cli, problem, expected):
     gt, lr = make_dataset(tmp_path, {"walk": 4, "city": 4})
@@ -258,6 +292,8 @@ def test_bad_input_gets_one_line_naming_the_problem(tmp_path, run_cli, problem, 
         args[args.index("--gt") + 1] = tmp_path / "empty"
     elif problem == "bad_crop":
         args += ["--crop", "wide"]
+    elif problem == "niqe_too_small":
+        args += ["--niqe"]
     result = run_cli(*args)
     assert result.exit_code == 1
     assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -69,10 +69,12 @@ class BenchOutputs:
             discard(self.frames_folder)
 
     def write(self, results: list[ModelResult], settings: dict[str, object], clips: list | None = None,
-              progress: Callable[[str], None] | None = None) -> None:
-        """Every file asked for; the page needs the clips (`vsr.bench.clips.BenchClip`) the results are of."""
+              progress: Callable[[str], None] | None = None,
+              ground_truth: dict[str, list[float | None]] | None = None) -> None:
+        """Every file asked for; the page needs the clips (`vsr.bench.clips.BenchClip`) the results are of,
+        the JSON the ground truth's NIQE per clip where it was measured."""
         if self.targets["json"] is not None:
-            self._write_text(self.targets["json"], json_text(to_json(results, settings)))
+            self._write_text(self.targets["json"], json_text(to_json(results, settings, ground_truth)))
         if self.targets["csv"] is not None:
             self._write_text(self.targets["csv"], csv_text(results))
         if self.targets["plots"] is not None:

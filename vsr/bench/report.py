@@ -13,7 +13,8 @@ from vsr.bench.runner import ClipResult, ModelResult
 from vsr.bench.scoring import FRAME_METRICS, PAIR_METRICS
 
 QUALITY = FRAME_METRICS + PAIR_METRICS
-CSV_FIELDS = ["model", "clip", "frames", "width", "height", *QUALITY, "fps", "fps_model", "peak_mem_mb",
+NIQE_NOTE = "NIQE: no reference, lower is more natural"
+CSV_FIELDS = ["model", "clip", "frames", "width", "height", *QUALITY, "niqe", "fps", "fps_model", "peak_mem_mb",
               "peak_gpu_mem_mb", *(f"{where}_{m}" for m in QUALITY for where in ("seam", "elsewhere"))]
 
 
@@ -33,6 +34,8 @@ def model_mean(result: ModelResult) -> dict[str, object]:
     """Over clips as the papers average: each clip counts once. Speed over all frames; memory is the peak."""
     summaries = [clip.summary() for clip in result.clips]
     mean: dict[str, object] = {name: _mean([s[name] for s in summaries]) for name in QUALITY}
+    if any("niqe" in s for s in summaries):  # measured only with --niqe
+        mean["niqe"] = _mean([s.get("niqe") for s in summaries])
     frames = sum(clip.frames for clip in result.clips)
     mean["fps"] = frames / sum(clip.pipeline_seconds for clip in result.clips)
     mean["fps_model"] = frames / sum(clip.model_seconds for clip in result.clips)
@@ -58,12 +61,19 @@ def seam_gap(figures: dict[str, object]) -> float | None:
     return seams["at_seams"]["psnr_y"] - seams["elsewhere"]["psnr_y"]
 
 
-def to_json(results: list[ModelResult], settings: dict[str, object]) -> dict[str, object]:
-    """{"settings": ..., "models": {model: {"mean": ..., "clips": {clip: ...}, "speed": [...]}}}."""
-    return {"settings": settings,
-            "models": {r.name: {"mean": model_mean(r), "clips": {c.clip: clip_entry(c) for c in r.clips},
-                                "speed": [vars(point) for point in r.speed]}
-                       for r in results}}
+def to_json(results: list[ModelResult], settings: dict[str, object],
+            ground_truth: dict[str, list[float | None]] | None = None) -> dict[str, object]:
+    """{"settings": ..., "models": {model: {"mean": ..., "clips": {clip: ...}, "speed": [...]}}}, and with
+    NIQE, "ground_truth": the ground truth's NIQE (per clip, and the mean over clips)."""
+    payload = {"settings": settings,
+               "models": {r.name: {"mean": model_mean(r), "clips": {c.clip: clip_entry(c) for c in r.clips},
+                                   "speed": [vars(point) for point in r.speed]}
+                          for r in results}}
+    if ground_truth is not None:
+        clips = {name: {"niqe": _mean(values), "per_frame": {"niqe": values}} for name, values in ground_truth.items()}
+        payload["ground_truth"] = {"mean": {"niqe": _mean([clip["niqe"] for clip in clips.values()])},
+                                   "clips": clips}
+    return payload
 
 
 def json_text(payload: dict[str, object]) -> str:
@@ -83,20 +93,30 @@ def csv_text(results: list[ModelResult]) -> str:
     return out.getvalue()
 
 
-def table_text(results: list[ModelResult]) -> str:
-    """The summary a person reads: one line per model, then PSNR-Y / SSIM-Y per clip."""
+def table_text(results: list[ModelResult], ground_truth: dict[str, list[float | None]] | None = None) -> str:
+    """The summary a person reads: one line per model, then PSNR-Y / SSIM-Y per clip.
+
+    With NIQE (`ground_truth` holds the ground truth's per clip), a NIQE column and the ground truth's figure.
+    """
+    with_niqe = ground_truth is not None
     header = (f"{'model':<22} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>8} {'detail':>6} {'tOF':>6} {'warp e-3':>8} "
-              f"{'fps':>7} {'fps model':>9} {'peak MB':>8} {'seams dPSNR-Y':>13}")
+              + (f"{'NIQE':>6} " if with_niqe else "")
+              + f"{'fps':>7} {'fps model':>9} {'peak MB':>8} {'seams dPSNR-Y':>13}")
     lines = [header]
     for result in results:
         mean = model_mean(result)
         gap = seam_gap(mean)
         seam_text = "-" if gap is None else f"{gap:+.3f}"
         warp = mean["warping_error"]
+        niqe_text = f"{_f(mean.get('niqe'), 3):>6} " if with_niqe else ""
         lines.append(f"{result.name:<22} {_f(mean['psnr_y'], 2):>7} {_f(mean['ssim_y'], 4):>7} "
                      f"{_f(mean['psnr_rgb'], 2):>8} {_f(mean['detail'], 3):>6} {_f(mean['tof'], 3):>6} "
-                     f"{_f(None if warp is None else warp * 1e3, 3):>8} {mean['fps']:>7.2f} "
+                     f"{_f(None if warp is None else warp * 1e3, 3):>8} {niqe_text}{mean['fps']:>7.2f} "
                      f"{mean['fps_model']:>9.2f} {mean['peak_mem_mb']:>8.0f} {seam_text:>13}")
+    if with_niqe:
+        truth = _mean([_mean(values) for values in ground_truth.values()])
+        lines.append(f"{'ground truth':<22} {'':>7} {'':>7} {'':>8} {'':>6} {'':>6} {'':>8} {_f(truth, 3):>6}"
+                     f"   ({NIQE_NOTE})")
     lines += ["", "PSNR-Y / SSIM-Y per clip:"]
     names = [clip.clip for clip in results[0].clips]
     width = max(len(n) for n in names) + 2

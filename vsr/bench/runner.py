@@ -16,7 +16,7 @@ from torch import nn
 
 from vsr.bench.clips import BenchClip
 from vsr.bench.measure import ModelTimer, PeakMemory
-from vsr.bench.scoring import ClipScorer, ClipScores
+from vsr.bench.scoring import ClipScorer, ClipScores, sampled_niqe
 from vsr.errors import VsrError
 from vsr.io.frame_folder import write_png
 from vsr.io.frames import Frame
@@ -40,6 +40,7 @@ class Settings:
     precision: str = "auto"
     scene_cuts: bool = True
     temporal: bool = True  # tOF and warping error (three optical flows per frame)
+    niqe_every: int = 0  # NIQE of the outputs' frames 0, N, 2N, ...; 0: not measured
     save_frames: Path | None = None  # SR frames go to save_frames/<model>/<clip>/
     refinement: Refinement | None = None  # the diffusion refiner after the model, as `vsr run --refine`
     stabilization: Stabilization | None = None  # flicker control after the model, as `vsr run --stabilize`
@@ -122,7 +123,7 @@ def bench_clip(name: str, model: nn.Module, clip: BenchClip, settings: Settings)
     windows = WindowStats()
     outputs = _upscale(model, source, settings, on_window=lambda core: boundaries.append(core[0].pts),
                        stats=windows)
-    scorer = ClipScorer(clip.scale, settings.temporal)
+    scorer = ClipScorer(clip.scale, settings.temporal, settings.niqe_every)
     seconds = 0.0
     with PeakMemory(settings.device) as memory, ModelTimer(model, settings.device) as timer, \
             Progress(clip.frame_count, "frame", f"{name} on {clip.name}", settings.progress) as bar:
@@ -147,6 +148,15 @@ def bench_clip(name: str, model: nn.Module, clip: BenchClip, settings: Settings)
                       None if uses_streaming(model) else boundaries, pipeline_seconds, timer.seconds, memory.ram_mb,
                       memory.gpu_mb, windows.computed,
                       None if windows.plan is None or windows.plan.mode == "stream" else windows.plan.size)
+
+
+def ground_truth_niqe(clip: BenchClip, every: int) -> list[float | None]:
+    """NIQE of the ground truth on the frames the outputs' NIQE samples: what the real footage scores.
+
+    NIQE has no reference, so a model's figure means most beside this one: an output can score better
+    than its ground truth (sharper than a soft source), and compressed or noisy footage scores poorly.
+    """
+    return [sampled_niqe(frame, index, every, clip.scale) for index, frame in enumerate(clip.gt_frames())]
 
 
 def speed_at_sizes(model: nn.Module, clip: BenchClip, sizes: list[tuple[int, int]], frames: int,

@@ -1,7 +1,8 @@
 """Scores of one model on one clip, accumulated frame by frame so that clips of any length fit in memory.
 
 Per frame: PSNR-Y, SSIM-Y and RGB PSNR (`vsr.metrics`, the BasicSR protocol, `scale` pixels cropped at the
-border), and the detail ratio, a sharpness proxy. Per consecutive pair: tOF and the flow-warping error, from one Farneback flow of the output and two
+border), the detail ratio, a sharpness proxy, and optionally NIQE (no reference, `vsr.niqe`) on every N-th
+frame. Per consecutive pair: tOF and the flow-warping error, from one Farneback flow of the output and two
 of the ground truth (the tOF target flow is the warping error's forward flow, so it is computed once).
 The clip's tOF keeps TecoGAN's pairs (it skips two frames at each end); seams use every pair.
 """
@@ -24,6 +25,7 @@ from vsr.metrics import (
     tof_of_flows,
     warping_error_of_pair,
 )
+from vsr.niqe import niqe
 
 FRAME_METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "detail")
 PAIR_METRICS = ("tof", "warping_error")
@@ -87,11 +89,18 @@ class ClipScores:
 
 
 class ClipScorer:
-    """Takes (output, target) 8-bit frame pairs in order; keeps only the previous pair."""
+    """Takes (output, target) 8-bit frame pairs in order; keeps only the previous pair.
 
-    def __init__(self, scale: int, temporal: bool = True) -> None:
+    With `niqe_every` > 0, per_frame["niqe"] holds the output's NIQE on frames 0, N, 2N, ... and None on
+    the others (and on frames too flat to score), so that it lines up with the other per-frame values.
+    """
+
+    def __init__(self, scale: int, temporal: bool = True, niqe_every: int = 0) -> None:
         self.scores = ClipScores(scale, tof_skipped=None if temporal else "not measured (--no-temporal)")
         self.temporal = temporal
+        self.niqe_every = niqe_every
+        if niqe_every:
+            self.scores.per_frame["niqe"] = []
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # output, output grey, target grey
 
     def add(self, output: np.ndarray, target: np.ndarray) -> None:
@@ -99,6 +108,8 @@ class ClipScorer:
             raise ValueError(f"output is {output.shape[1]}x{output.shape[0]} but the ground truth is "
                              f"{target.shape[1]}x{target.shape[0]}")
         border = self.scores.scale
+        if self.niqe_every:
+            self.scores.per_frame["niqe"].append(sampled_niqe(output, self.scores.frames, self.niqe_every, border))
         self.scores.per_frame["psnr_y"].append(psnr(output, target, border))
         self.scores.per_frame["ssim_y"].append(ssim(output, target, border))
         self.scores.per_frame["psnr_rgb"].append(psnr(output, target, border, y_channel=False))
@@ -121,6 +132,18 @@ class ClipScorer:
                 self.scores.tof_skipped = (f"{output.shape[1]}x{output.shape[0]} frames: tOF needs at least 48x48 "
                                            "(its flows are cropped to multiples of 32 inside an 8-pixel border)")
         self._previous = (output, output_grey, target_grey)
+
+
+def sampled_niqe(frame: np.ndarray, index: int, every: int, border: int) -> float | None:
+    """NIQE of frame `index` of a clip if it is one of frames 0, every, 2 every, ...; else None.
+
+    None too where NIQE is undefined (fewer than two blocks with texture: a fade to black), so that clip
+    means skip it rather than turn NaN.
+    """
+    if index % every:
+        return None
+    value = niqe(frame, border)
+    return None if math.isnan(value) else value
 
 
 def _tof_fits(frame: np.ndarray) -> bool:

@@ -181,3 +181,14 @@ def test_ray_asked_for_but_missing_or_mixed_with_jobs_gets_one_line(tmp_path, ru
     missing = run_cli("batch", source, tmp_path / "out", *BICUBIC_X2, "--ray", "local")
     assert missing.exit_code == 1 and "pip install 'vsr[ray]'" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1 and not (tmp_path / "out" / "one.mp4").exists()
+
+
+def test_the_batch_says_once_why_its_model_runs_on_another_engine():
+    pytest.importorskip("openvino")
+    from vsr.batch.runner import BatchSettings, build_model_for
+
+    heard: list[str] = []
+    build_model_for(BatchSettings("basicvsrpp-small", device="cpu"), say=heard.append)
+    assert heard == ["vsr: note: BasicVSRPlusPlus has no OpenVINO form yet: it runs on torch"]
+    build_model_for(BatchSettings("bicubic", scale=2, device="cpu"), say=heard.append)  # nothing to say
+    assert len(heard) == 1

@@ -7,6 +7,7 @@ workers.py).
 
 from __future__ import annotations
 
+import sys
 import time
 from fractions import Fraction
 from collections.abc import Callable
@@ -124,7 +125,8 @@ def outcome_line(outcome: Outcome) -> str:
 
 def _run_jobs(todo: list[Job], finished: Callable[[Outcome], None], settings: BatchSettings, workers: int,
               overwrite: bool, file_progress: bool, ray_address: str | None) -> None:
-    model = build_model_for(settings)  # here too with workers: a bad --model fails once, with its own message
+    # Here too with workers: a bad --model fails once, with its own message, and the engine's note is said once.
+    model = build_model_for(settings, say=lambda line: print(line, file=sys.stderr, flush=True))
     if ray_address is not None and todo:
         from vsr.batch.ray_jobs import run_on_ray
 
@@ -150,14 +152,18 @@ def _record(journal: Journal, outcome: Outcome) -> None:
     journal.record(Entry(outcome.job.key, status, outcome.job.fingerprint, outcome.detail))
 
 
-def build_model_for(settings: BatchSettings) -> torch.nn.Module:
-    """The model on the engine the settings choose (OpenVINO on a CPU where it can)."""
+def build_model_for(settings: BatchSettings, say: Callable[[str], None] | None = None) -> torch.nn.Module:
+    """The model on the engine the settings choose (OpenVINO on a CPU where it can); `say` hears why the engine
+    is not the one asked for, if it is not (the batch's own process says it, its workers do not repeat it)."""
     from vsr.backends.choice import choose_engine
     from vsr.models.zoo import build_model
     from vsr.pipeline.job import pick_device
 
     model = build_model(settings.model, settings.scale, settings.weights)
-    return choose_engine(model, settings.backend, pick_device(settings.device), settings.precision).model
+    engine = choose_engine(model, settings.backend, pick_device(settings.device), settings.precision)
+    if engine.note and say is not None:
+        say(f"vsr: note: {engine.note}")
+    return engine.model
 
 
 def run_job(model: torch.nn.Module, job: Job, settings: BatchSettings, overwrite: bool,

@@ -52,8 +52,11 @@ ZOO: dict[str, ModelEntry] = {
         takes_weights=True, convert_checkpoint=basicvsrpp.convert_reference_checkpoint),
     "tecogan": ModelEntry(
         "tecogan", lambda scale: frvsr.FRVSR(), (4,),
-        "FRVSR/TecoGAN generator, recurrent and streaming; loads TecoGAN-PyTorch BI checkpoints (--weights)",
-        streams=True, takes_weights=True, convert_checkpoint=frvsr.convert_reference_checkpoint),
+        "TecoGAN trained by us for real camera footage x4: frvsr-real refined adversarially (spatio-temporal "
+        "discriminator, ping-pong loss; configs/tecogan_realworld_x4.yaml): sharper texture, lower PSNR; "
+        "recurrent, streams; loads TecoGAN-PyTorch BI checkpoints (--weights)",
+        streams=True, bundled_weights=WEIGHTS_DIR / "tecogan_realworld_x4.safetensors", takes_weights=True,
+        convert_checkpoint=frvsr.convert_reference_checkpoint),
     "tecogan-bd": ModelEntry(
         "tecogan-bd", lambda scale: frvsr.FRVSR(degradation="BD"), (4,),
         "the same for blur-downsampled (BD) video; loads TecoGAN-PyTorch BD checkpoints (--weights)",

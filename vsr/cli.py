@@ -11,7 +11,7 @@ import click
 from vsr import __version__
 from vsr.compare import DEFAULT_EMBED_LIMIT_MB
 from vsr.errors import VsrError
-from vsr.signals import exit_status, install_stop_handlers, signal_name
+from vsr.signals import exit_status, install_stop_handlers, run_until_exit, signal_name
 
 EXIT_ERROR = 1
 # `vsr bench --niqe-every`: NIQE changes little from one frame to the next, and scoring every fifth frame
@@ -704,7 +704,7 @@ def _require_cuda() -> None:
 
 def main() -> None:
     install_stop_handlers()
-    cli(prog_name="vsr")
+    run_until_exit(lambda: cli(prog_name="vsr"))
 
 
 if __name__ == "__main__":

@@ -16,4 +16,6 @@ def main() -> None:
         from vsr.signals import exit_status
 
         sys.exit(exit_status(interrupt))
-    cli_main()
+    from vsr.signals import run_until_exit
+
+    run_until_exit(cli_main)

@@ -7,7 +7,10 @@ removed must not cut that clean-up short (or print a traceback from inside it).
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+from collections.abc import Callable
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -29,9 +32,35 @@ def signal_name(interrupt: KeyboardInterrupt) -> str:
     return signal.Signals(getattr(interrupt, "signum", signal.SIGINT)).name
 
 
+_stopped = False  # whether a stop signal arrived
+
+
 def _stop(signum: int, _frame) -> None:
+    global _stopped
+    _stopped = True
     hold_signals()
     raise Stopped(signum)
+
+
+def run_until_exit(command_line: Callable[[], object]) -> None:
+    """Runs the command line; once a stop signal has ended it, leaves without the interpreter's teardown.
+
+    By the time the stop has unwound the main thread, partial outputs are removed and the last line is said;
+    but a pipeline thread may still be inside native code (torch, FFmpeg), and tearing the interpreter down
+    under it can abort the process with 'terminate called without an active exception' instead of the
+    128 + signal status (seen in CI on a SIGTERM). Nothing is left to finalise, so exit at once.
+    """
+    try:
+        command_line()
+    except SystemExit as done:
+        if not _stopped:
+            raise
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # after SIGHUP the terminal may be gone
+                pass
+        os._exit(done.code if isinstance(done.code, int) else 1)
 
 
 def hold_signals() -> None:

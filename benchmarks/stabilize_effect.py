@@ -1,20 +1,34 @@
-"""`--stabilize` on per-frame models: how much flicker (tOF) it removes and what it costs in PSNR-Y.
+"""`--stabilize` on per-frame models: how much flicker (tOF) it removes and what it costs in PSNR-Y and detail.
 
-Each model runs once per clip of `../shared/data/clips/val/natural` (BI x4, centre crop), as `vsr run`
-does; its outputs are then stabilised at several strengths as `vsr run --stabilize --stabilize-strength S`
-does, and every version is scored as `vsr bench` scores (PSNR-Y against the ground truth, tOF, the
+Each model runs once per clip of `../shared/data/clips/val/natural` (centre crop, x4, degraded as `vsr bench
+--degradation` does: BI, or realworld with its damage seeded by the clip's name), as `vsr run` does; its
+outputs are then stabilised at several strengths as `vsr run --stabilize --stabilize-strength S` does, and
+every version is scored as `vsr bench` scores (PSNR-Y against the ground truth, the detail ratio, tOF, the
 flow-warping error), averaged over clips (each clip counts once). The issue's target: tOF down by at least a
 third, PSNR-Y down by at most 0.3 dB against the model's own unstabilised output.
 
-    python benchmarks/stabilize_effect.py --frames 24 --crop 640x360 --write
+A third input, `--degradation noise`, keeps only realworld's per-frame noise (the same amount, drawn the same
+way; no blur, no extra resize, no codec): there the noise reaches the output as flicker, as it does not
+through the codec of these clips' realworld damage.
+
+Two more rows per model and degradation bound what any such stage could do:
+- "truth's flow": the previous output blended in at strength 0.5 along the ground truth's own Farneback flow
+  (the flow tOF compares with), everywhere, with no checks: a flow no estimator on the outputs can match;
+- "no noise" (realworld only): the model on the same damage without its per-frame noise, unstabilised: the
+  flicker that noise causes is all a stabiliser can remove.
+
+    python benchmarks/stabilize_effect.py --frames 24 --crop 640x360 --degradation BI --degradation realworld \
+        --degradation noise --write
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,14 +43,26 @@ from vsr.bench.clips import find_clips
 from vsr.bench.runner import FRAME_TIME
 from vsr.bench.scoring import ClipScorer
 from vsr.io.frames import Frame
+from vsr.metrics import backward_warp, farneback_flow, grey
 from vsr.models.zoo import build_flow_network, build_model
 from vsr.pipeline.inference import upscale_frames
-from vsr.pipeline.stabilize import Stabilization, stabilize_frames
+from vsr.pipeline.stabilize import Stabilization, StabilizerStats, stabilize_frames
 from vsr.pipeline.stabilize_defaults import DEFAULT_STRENGTH
+from vsr.realworld import RealWorldSettings, clip_seed, degrade_realworld_stream
 
 HEADING = "## Flicker control: --stabilize on per-frame models (benchmarks/stabilize_effect.py)"
 VAL_DIR = ROOT.parent / "shared" / "data" / "clips" / "val" / "natural"
 SCALE = 4
+TRUTH_FLOW = "truth's flow"
+NO_NOISE = "no noise"
+# The realworld damage without its per-frame noise: every other choice is drawn as before (a zero-width range
+# still takes its draw), so blur, scaler and codec are the same as in the damaged clip.
+NOISELESS = RealWorldSettings(noise_sigma=(0.0, 0.0), poisson_scale=(0.0, 0.0))
+# And its noise alone: a blur of sigma 0.001 px is the identity, as is a resize by 1 and JPEG at quality 100
+# (to within a level); the noise amount and kind come out of the same draws as in the damaged clip.
+NOISE_ONLY = RealWorldSettings(blur_sigma=(1e-3, 1e-3), resize_range=(1.0, 1.0), video_codec_probability=0.0,
+                               jpeg_quality=(100, 100))
+METRICS = ("psnr_y", "detail", "tof", "warping_error")
 
 
 def main() -> None:
@@ -45,42 +71,63 @@ def main() -> None:
     parser.add_argument("--crop", default="640x360", help="centre crop WxH of the high-res frames")
     parser.add_argument("--model", action="append", default=None,
                         help="per-frame model (repeatable; default realesr-animevideov3 and realsr)")
-    parser.add_argument("--strengths", default="0.25,0.5,0.75,0.9")
+    parser.add_argument("--degradation", action="append", choices=("BI", "realworld", "noise"), default=None,
+                        help="how the low-res input is made (repeatable; default BI and realworld; noise: "
+                             "realworld's per-frame noise alone)")
+    parser.add_argument("--strengths", default="0.25,0.5,0.75")
     parser.add_argument("--backend", default="auto", help="engine of the model (auto: OpenVINO on a CPU)")
     parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
     args = parser.parse_args()
     if not VAL_DIR.is_dir():
         sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
     strengths = [float(s) for s in args.strengths.split(",")]
-    clips = find_clips(VAL_DIR, None, SCALE, "BI", args.frames, tuple(map(int, args.crop.split("x"))))
     flow_net = build_flow_network()
     cpu = torch.device("cpu")
     rows = []
-    for name in args.model or ["realesr-animevideov3", "realsr"]:
-        engine = choose_engine(build_model(name, SCALE), args.backend, cpu, "auto")
-        scores: dict[float | None, list[dict]] = {None: [], **{s: [] for s in strengths}}
-        seconds: dict[float, float] = {s: 0.0 for s in strengths}
-        frames = 0
-        for clip in clips:
-            targets = list(clip.gt_frames())
-            lr = (Frame(image, index, FRAME_TIME) for index, image in enumerate(clip.lr_frames(iter(targets))))
-            outputs = list(upscale_frames(lr, engine.model, cpu))
-            frames += len(outputs)
-            scores[None].append(score(outputs, targets))
-            for strength in strengths:
-                start = time.perf_counter()
-                stabilized = list(stabilize_frames(iter(outputs), Stabilization(flow_net, strength), cpu, SCALE))
-                seconds[strength] += time.perf_counter() - start
-                scores[strength].append(score(stabilized, targets))
-            print(f"{name} on {clip.name}: done", file=sys.stderr)
-        for strength, per_clip in scores.items():
-            mean = {key: float(np.mean([clip[key] for clip in per_clip])) for key in per_clip[0]}
-            rows.append((name, engine.description, strength, mean,
-                         None if strength is None else frames / seconds[strength]))
-    section = render(rows, args)
+    for degradation in args.degradation or ["BI", "realworld"]:
+        clips = find_clips(VAL_DIR, None, SCALE, "BI" if degradation == "BI" else "realworld", args.frames,
+                           tuple(map(int, args.crop.split("x"))))
+        for name in args.model or ["realesr-animevideov3", "realsr"]:
+            engine = choose_engine(build_model(name, SCALE), args.backend, cpu, "auto")
+            versions = ["off", *strengths, TRUTH_FLOW] + ([NO_NOISE] if degradation == "realworld" else [])
+            scores: dict[object, list[dict]] = {version: [] for version in versions}
+            seconds = dict.fromkeys(strengths, 0.0)
+            trust = {strength: StabilizerStats() for strength in strengths}
+            frames = 0
+            for clip in clips:
+                targets = list(clip.gt_frames())
+                lr = (degrade_realworld_stream(iter(targets), SCALE, clip_seed(clip.name), settings=NOISE_ONLY)
+                      if degradation == "noise" else clip.lr_frames(iter(targets)))
+                outputs = upscale(engine.model, lr)
+                frames += len(outputs)
+                scores["off"].append(score(outputs, targets))
+                for strength in strengths:
+                    start = time.perf_counter()
+                    stabilized = list(stabilize_frames(iter(outputs), Stabilization(flow_net, strength), cpu, SCALE,
+                                                       stats=trust[strength]))
+                    seconds[strength] += time.perf_counter() - start
+                    scores[strength].append(score(stabilized, targets))
+                scores[TRUTH_FLOW].append(score(blend_along_truth(outputs, targets, 0.5), targets))
+                if NO_NOISE in scores:
+                    noiseless = degrade_realworld_stream(iter(targets), SCALE, clip_seed(clip.name), settings=NOISELESS)
+                    scores[NO_NOISE].append(score(upscale(engine.model, noiseless), targets))
+                print(f"{name} on {clip.name} ({degradation}): done", file=sys.stderr)
+            for version, per_clip in scores.items():
+                mean = {key: float(np.mean([clip[key] for clip in per_clip])) for key in METRICS}
+                mean["tof_per_clip"] = [clip["tof"] for clip in per_clip]
+                stabilised = version in seconds
+                rows.append((degradation, name, engine.description, version, mean,
+                             trust[version].mean_trust if stabilised else None,
+                             frames / seconds[version] if stabilised else None))
+    section = render(rows, [clip.name for clip in clips], args)
     print(section)
     if args.write:
         write_section(Path(__file__).with_name("RESULTS.md"), HEADING, section)
+
+
+def upscale(model, images) -> list[Frame]:
+    lr = (Frame(image, index, FRAME_TIME) for index, image in enumerate(images))
+    return list(upscale_frames(lr, model, torch.device("cpu")))
 
 
 def score(outputs: list[Frame], targets: list[np.ndarray]) -> dict[str, float]:
@@ -88,34 +135,55 @@ def score(outputs: list[Frame], targets: list[np.ndarray]) -> dict[str, float]:
     for output, target in zip(outputs, targets):
         scorer.add(output.image, target)
     summary = scorer.scores.summary()
-    return {key: summary[key] for key in ("psnr_y", "ssim_y", "tof", "warping_error")}
+    return {key: summary[key] for key in METRICS}
 
 
-def render(rows, args: argparse.Namespace) -> str:
+def blend_along_truth(outputs: list[Frame], targets: list[np.ndarray], strength: float) -> list[Frame]:
+    """Each output blended with the previous output carried along the ground truth's Farneback flow."""
+    blended = [outputs[0]]
+    for previous, current, previous_target, target in zip(outputs, outputs[1:], targets, targets[1:]):
+        flow = farneback_flow(grey(target), grey(previous_target))  # on this frame's grid, to the previous one
+        carried = backward_warp(previous.image.astype(np.float32), flow)
+        image = (1 - strength) * current.image.astype(np.float32) + strength * carried
+        blended.append(replace(current, image=np.clip(image, 0, 255).round().astype(np.uint8)))
+    return blended
+
+
+def render(rows, clip_names: list[str], args: argparse.Namespace) -> str:
     command = (f"python benchmarks/stabilize_effect.py --frames {args.frames} --crop {args.crop} "
-               f"--strengths {args.strengths}" + "".join(f" --model {m}" for m in (args.model or [])))
-    engines = sorted({f"{name}: {engine}" for name, engine, *_ in rows})
+               f"--strengths {args.strengths}" + "".join(f" --model {m}" for m in (args.model or []))
+               + "".join(f" --degradation {d}" for d in (args.degradation or [])))
+    engines = sorted({f"{name}: {engine}" for _, name, engine, *_ in rows})
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [HEADING, "",
-             (f"{datetime.date.today()}, {describe_cpu()}; clips/val/natural ({args.frames} first frames of each "
-              f"clip, centre crop {args.crop}, BI x4), the models on {'; '.join(engines)}. tOF as `vsr bench` "
-              "(TecoGAN's pairs), lower is steadier; dPSNR-Y and dtOF against the same model unstabilised. "
-              f"Default strength: {DEFAULT_STRENGTH}. The stabiliser's frames/s at this size on the CPU are its own "
-              "cost, added to the model's."),
+             (f"{datetime.date.today()}, {describe_cpu()}, load average {load:.1f} at the end (the machine was "
+              f"shared with a training run at nice 10); clips/val/natural ({', '.join(clip_names)}: the "
+              f"{args.frames} first frames of each, centre crop {args.crop}, x4), the models on "
+              f"{'; '.join(engines)}. tOF as `vsr bench` (TecoGAN's pairs), lower is steadier; dPSNR-Y, dtOF and "
+              "dwarp against the same model unstabilised; detail is `vsr bench`'s sharpness ratio (1: as much "
+              "fine detail as the ground truth). 'trusted' is the stage's mean trust, the share of the strength "
+              f"it applied. Default strength: {DEFAULT_STRENGTH}. The stabiliser's frames/s at this size on the CPU "
+              f"are its own cost, added to the model's. '{TRUTH_FLOW}' and '{NO_NOISE}' are bounds, not settings: "
+              "see the script's docstring."),
              f"Reproduce: `{command}`.", "",
-             "| model | stabilize strength | PSNR-Y | dPSNR-Y | SSIM-Y | tOF | dtOF | warping error (x1e-3) | "
-             "stabiliser frames/s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| input | model | stabilize | PSNR-Y | dPSNR-Y | detail | tOF (per clip) | dtOF | "
+             "warping error (x1e-3) | dwarp | trusted | stabiliser frames/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base = {}
-    for name, _, strength, mean, fps in rows:
-        if strength is None:
-            base[name] = mean
-        reference = base[name]
+    for degradation, name, _, version, mean, trusted, fps in rows:
+        if version == "off":
+            base[degradation, name] = mean
+        reference = base[degradation, name]
         d_psnr = mean["psnr_y"] - reference["psnr_y"]
         d_tof = (mean["tof"] - reference["tof"]) / reference["tof"]
-        label = "off" if strength is None else f"{strength:g}" + (" (default)" if strength == DEFAULT_STRENGTH else "")
-        lines.append(f"| {name} | {label} | {mean['psnr_y']:.2f} | {d_psnr:+.2f} | {mean['ssim_y']:.4f} | "
-                     f"{mean['tof']:.3f} | {d_tof:+.0%} | {mean['warping_error'] * 1e3:.3f} | "
-                     f"{'-' if fps is None else f'{fps:.1f}'} |")
+        d_warp = (mean["warping_error"] - reference["warping_error"]) / reference["warping_error"]
+        label = version if isinstance(version, str) else (
+            f"{version:g}" + (" (default)" if version == DEFAULT_STRENGTH else ""))
+        per_clip = " / ".join(f"{value:.3f}" for value in mean["tof_per_clip"])
+        lines.append(f"| {degradation} | {name} | {label} | {mean['psnr_y']:.2f} | {d_psnr:+.2f} | "
+                     f"{mean['detail']:.3f} | {mean['tof']:.3f} ({per_clip}) | {d_tof:+.0%} | "
+                     f"{mean['warping_error'] * 1e3:.3f} | {d_warp:+.0%} | "
+                     f"{'-' if trusted is None else f'{trusted:.2f}'} | {'-' if fps is None else f'{fps:.1f}'} |")
     return "\n".join(lines) + "\n"
 
 

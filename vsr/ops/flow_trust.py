@@ -3,7 +3,9 @@
 Both carry something from the previous frame along the flow, and both must not carry it where the flow is
 wrong: where content appears (occlusions), leaves the frame, or is mismatched. Three checks, multiplied:
 - inside: the flow points into the previous frame;
-- photometric: the previous frame, warped, looks like this one (mean absolute RGB error over 3x3 pixels);
+- photometric: the previous frame, warped, looks like this one (mean absolute RGB error over 3x3 pixels),
+  at full size (`photometric_trust`) or at the flow's size (`content_trust`, for a stage whose job is to
+  replace fine detail that differs between frames, so that such detail must not count as a mismatch);
 - forward-backward: following the flow to the previous frame and the reverse flow back lands where it
   started (Sundaram et al., ECCV 2010; UnFlow's thresholds), which fails at occlusions even where colours
   happen to match.
@@ -46,24 +48,48 @@ def photometric_trust(current: torch.Tensor, previous: torch.Tensor, flow: torch
     """(N, 1, H, W) in [0, 1]: high where the warped previous frame matches this one and lies in the frame.
 
     `warped`, if the caller has it already, is `previous` warped along `flow` (border padding)."""
-    height, width = current.shape[-2:]
-    positions = pixel_grid(height, width, current.device) + flow.float()
-    inside = ((positions[:, :1] >= 0) & (positions[:, :1] <= width - 1)
-              & (positions[:, 1:] >= 0) & (positions[:, 1:] <= height - 1))
     if warped is None:
         warped = flow_warp(previous, flow, padding_mode="border")
+    return inside_frame(flow) * _match(current, warped, error_scale)
+
+
+def content_trust(current: torch.Tensor, warped: torch.Tensor, shrink: int,
+                  error_scale: float = TRUST_ERROR) -> torch.Tensor:
+    """(N, 1, H, W) in [0, 1]: the photometric check on both frames area-averaged to 1/shrink size.
+
+    `warped` is the previous frame warped onto this one. At 1/shrink size (a VSR model's input size) the
+    texture a per-frame model invents, different in every frame, averages out, while what the flow gets wrong
+    (an occlusion, a misplaced object) stays. It cannot see where the flow leaves the frame: multiply by
+    `inside_frame`."""
+    small_current, small_warped = shrunk(current, warped, shrink)
+    return F.interpolate(_match(small_current, small_warped, error_scale), size=current.shape[-2:],
+                         mode="bilinear", align_corners=False)
+
+
+def inside_frame(flow: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) float, 1 where the flow (N, 2, H, W) points into the frame."""
+    height, width = flow.shape[-2:]
+    positions = pixel_grid(height, width, flow.device) + flow.float()
+    return ((positions[:, :1] >= 0) & (positions[:, :1] <= width - 1)
+            & (positions[:, 1:] >= 0) & (positions[:, 1:] <= height - 1)).float()
+
+
+def _match(current: torch.Tensor, warped: torch.Tensor, error_scale: float) -> torch.Tensor:
+    """exp(-(e / error_scale)^2), e the mean absolute RGB error over 3x3 pixels."""
     error = (current - warped).abs().mean(dim=1, keepdim=True)
     error = F.avg_pool2d(error, 3, stride=1, padding=1, count_include_pad=False)
-    return inside * torch.exp(-(error / error_scale) ** 2)
+    return torch.exp(-(error / error_scale) ** 2)
 
 
 def forward_backward_consistent(forward: torch.Tensor, backward: torch.Tensor,
-                                returned: torch.Tensor | None = None) -> torch.Tensor:
+                                returned: torch.Tensor | None = None,
+                                absolute: float = CONSISTENCY_ABSOLUTE) -> torch.Tensor:
     """(N, 1, H, W) float, 1 where `forward` (current -> previous) and `backward` (previous -> current) agree.
 
-    `returned`, if the caller has it already, is `backward` warped along `forward` (border padding)."""
+    `returned`, if the caller has it already, is `backward` warped along `forward` (border padding);
+    `absolute` is the tolerance in squared pixels that UnFlow sets to 0.5."""
     if returned is None:
         returned = flow_warp(backward, forward, padding_mode="border")
     mismatch = (forward + returned).pow(2).sum(dim=1, keepdim=True)
     bound = CONSISTENCY_RELATIVE * (forward.pow(2).sum(1, keepdim=True) + returned.pow(2).sum(1, keepdim=True))
-    return (mismatch < bound + CONSISTENCY_ABSOLUTE).float()
+    return (mismatch < bound + absolute).float()

@@ -3,11 +3,23 @@
 A per-frame model (realesr-animevideov3, realsr) invents detail for each frame on its own, so fine texture
 shimmers from frame to frame even on a steady shot. This stage carries the model's previous output along
 the optical flow and blends it into the current output, weighted by `strength` and by how far the flow can be
-trusted there (vsr/ops/flow_trust.py, the checks the diffusion refiner's coupling uses, plus a forward-backward
-check); where the flow fails, at the frame's edge, and after a scene cut, the model's output passes through
-unchanged. It carries the raw previous output, not the stabilised one: a recursive filter removed a little
-more flicker, but every frame's bilinear resampling of the flow's sub-pixel errors added up, and a still
-picture blurred frame after frame (0.74 levels mean change after 5 frames; tests/test_stabilize.py).
+trusted there (vsr/ops/flow_trust.py: the flow stays inside the frame, the two directions agree, and the
+carried frame matches this one); where the flow fails, at the frame's edge, and after a scene cut, the
+model's output passes through unchanged.
+
+Three choices, each measured on clips/val/natural (benchmarks/RESULTS.md, "Flicker control"):
+- The brightness check compares the frames at the flow's size, not at full size. At full size the invented
+  texture that flickers is itself a mismatch, so the check vetoed the blend exactly where it was wanted: on
+  a pan with per-frame noise the full-size check trusted 21% of the pixels, this one 58%.
+- The forward-backward check allows `consistency` squared pixels (UnFlow's 0.5 is for flows at full
+  size): our SPyNet, at 1/4 size, returns up to 0.6 px on two identical frames, and with 0.5 the check
+  refused half of a near-still road shot.
+- Flows shorter than `still_flow` (pixels at the flow's size) count as none. On identical frames what is
+  left of the network's bias after the two directions are averaged is up to 0.065 px, and bilinear
+  resampling by such a flow softens steep edges by a few levels; a still shot now passes bit for bit.
+It carries the raw previous output, not the stabilised one: a recursive filter removed a little more flicker,
+but every frame's bilinear resampling of the flow's sub-pixel errors added up, and a still picture blurred
+frame after frame (0.74 levels mean change after 5 frames; tests/test_stabilize.py).
 
 The flow is estimated on the outputs shrunk back by the model's scale, not on the low-res inputs: the stage
 then needs nothing but the frames it is given (it runs after refinement as well as after any model), the
@@ -26,7 +38,7 @@ import torch.nn.functional as F
 
 from vsr.io.frames import Frame
 from vsr.models.spynet import SPyNet, resize_flow
-from vsr.ops.flow_trust import TRUST_ERROR, forward_backward_consistent, photometric_trust, shrunk
+from vsr.ops.flow_trust import TRUST_ERROR, content_trust, forward_backward_consistent, inside_frame, shrunk
 from vsr.ops.flow_warp import flow_warp
 from vsr.pipeline.scenes import SceneCutDetector
 from vsr.pipeline.stabilize_defaults import DEFAULT_STRENGTH
@@ -40,9 +52,22 @@ class Stabilization:
 
     flow_net: SPyNet
     strength: float = DEFAULT_STRENGTH  # the blend weight where the flow is fully trusted; 0 changes nothing
-    # The photometric check's error scale, the refiner's: 0.05 removed more flicker on a steady shot but
-    # dragged texture on the juggling clip (tOF +14%, benchmarks/RESULTS.md).
+    # The brightness check's error scale (of [0, 1] pixels, at the flow's size), the refiner's.
     error_scale: float = TRUST_ERROR
+    consistency: float = 2.0  # the forward-backward check's tolerance, squared pixels at the flow's size
+    still_flow: float = 0.1  # shorter flows, in pixels at the flow's size, count as no motion
+
+
+@dataclass
+class StabilizerStats:
+    """What the stage did: the frames it blended, and the mean trust (the share of `strength` applied)."""
+
+    frames: int = 0  # frames that had a previous frame to blend with
+    trust_sum: float = 0.0
+
+    @property
+    def mean_trust(self) -> float | None:
+        return self.trust_sum / self.frames if self.frames else None
 
 
 class StabilizerState(NamedTuple):
@@ -52,7 +77,7 @@ class StabilizerState(NamedTuple):
 
 
 def stabilize_step(stabilization: Stabilization, current: torch.Tensor, state: StabilizerState | None,
-                   shrink: int) -> tuple[torch.Tensor, StabilizerState]:
+                   shrink: int, stats: StabilizerStats | None = None) -> tuple[torch.Tensor, StabilizerState]:
     """One output frame (1, 3, H, W) in [0, 1]: blended with the previous one where the flow is trusted."""
     if state is None or state.raw.shape != current.shape or stabilization.strength <= 0:
         return current, StabilizerState(current)
@@ -64,24 +89,30 @@ def stabilize_step(stabilization: Stabilization, current: torch.Tensor, state: S
     forward, backward = flows.chunk(2)
     size = current.shape[-2:]
     returned = flow_warp(backward, forward, padding_mode="border")  # the reverse flow, seen from this frame
-    consistent = F.interpolate(forward_backward_consistent(forward, backward, returned), size=size,
-                               mode="bilinear", align_corners=False)
+    consistent = forward_backward_consistent(forward, backward, returned, stabilization.consistency)
+    consistent = F.interpolate(consistent, size=size, mode="bilinear", align_corners=False)
     # The mean of the flow and the reversed reverse flow: a bias common to both directions cancels. Our SPyNet
-    # (trained inside BasicVSR++ for SR, not for flow) gives up to 0.4 px on two identical frames, which a
+    # (trained inside BasicVSR++ for SR, not for flow) gives up to 0.6 px on two identical frames, which a
     # recursive blend would turn into a slow drift of a still picture.
     flow = resize_flow(0.5 * (forward - returned), size)
+    # Cut after resizing: cut before, the bilinear resize would spread short flows back around the cut ones.
+    flow = flow * (flow.pow(2).sum(dim=1, keepdim=True) >= (stabilization.still_flow * shrink) ** 2)
     carried = flow_warp(state.raw, flow, padding_mode="border")
-    trust = consistent * photometric_trust(current, state.raw, flow, stabilization.error_scale, carried)
+    trust = consistent * inside_frame(flow) * content_trust(current, carried, shrink, stabilization.error_scale)
+    if stats is not None:
+        stats.frames += 1
+        stats.trust_sum += float(trust.mean())
     blended = current + stabilization.strength * trust * (carried - current)
     return blended, StabilizerState(current)
 
 
 def stabilize_frames(frames: Iterable[Frame], stabilization: Stabilization, device: torch.device, scale: int,
-                     scene_cuts: bool = True) -> Iterator[Frame]:
+                     scene_cuts: bool = True, stats: StabilizerStats | None = None) -> Iterator[Frame]:
     """The frames with flicker reduced; pts and everything but the pixels pass through.
 
     `scale` is the model's: the flow is estimated on the outputs shrunk by it. The first frame, and the first
-    after each scene cut, pass through untouched (bit for bit), as does every frame at strength 0.
+    after each scene cut, pass through untouched (bit for bit), as does every frame at strength 0. `stats`,
+    if given, counts the frames blended and sums their mean trust.
     """
     if stabilization.strength <= 0:
         yield from frames
@@ -96,6 +127,6 @@ def stabilize_frames(frames: Iterable[Frame], stabilization: Stabilization, devi
         first = state is None
         with torch.inference_mode():  # per frame, never across a yield, as upscale_frames does
             current = images_to_tensor([frame.image], device)[:, 0].float()
-            stabilized, state = stabilize_step(stabilization, current, state, scale)
+            stabilized, state = stabilize_step(stabilization, current, state, scale, stats)
             image = frame.image if first else tensor_to_images(stabilized[:, None], frame.image.dtype)[0]
         yield replace(frame, image=image)

@@ -54,14 +54,18 @@ def photometric_trust(current: torch.Tensor, previous: torch.Tensor, flow: torch
 
 
 def content_trust(current: torch.Tensor, warped: torch.Tensor, shrink: int,
-                  error_scale: float = TRUST_ERROR) -> torch.Tensor:
+                  error_scale: float = TRUST_ERROR, small_current: torch.Tensor | None = None) -> torch.Tensor:
     """(N, 1, H, W) in [0, 1]: the photometric check on both frames area-averaged to 1/shrink size.
 
     `warped` is the previous frame warped onto this one. At 1/shrink size (a VSR model's input size) the
     texture a per-frame model invents, different in every frame, averages out, while what the flow gets wrong
     (an occlusion, a misplaced object) stays. It cannot see where the flow leaves the frame: multiply by
-    `inside_frame`."""
-    small_current, small_warped = shrunk(current, warped, shrink)
+    `inside_frame`. `small_current`, if the caller has it already (it estimated the flow on it), is `current`
+    shrunk as `shrunk` does, so that it is not shrunk again."""
+    if small_current is None:
+        small_current, small_warped = shrunk(current, warped, shrink)
+    else:
+        small_warped = F.interpolate(warped.float(), size=small_current.shape[-2:], mode="area")
     return F.interpolate(_match(small_current, small_warped, error_scale), size=current.shape[-2:],
                          mode="bilinear", align_corners=False)
 

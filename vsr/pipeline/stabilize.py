@@ -98,7 +98,8 @@ def stabilize_step(stabilization: Stabilization, current: torch.Tensor, state: S
     # Cut after resizing: cut before, the bilinear resize would spread short flows back around the cut ones.
     flow = flow * (flow.pow(2).sum(dim=1, keepdim=True) >= (stabilization.still_flow * shrink) ** 2)
     carried = flow_warp(state.raw, flow, padding_mode="border")
-    trust = consistent * inside_frame(flow) * content_trust(current, carried, shrink, stabilization.error_scale)
+    trust = consistent * inside_frame(flow) * content_trust(current, carried, shrink, stabilization.error_scale,
+                                                             small_current)
     if stats is not None:
         stats.frames += 1
         stats.trust_sum += float(trust.mean())

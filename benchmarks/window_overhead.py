@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--model", default="basicvsrpp-small")
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--crop", default="720x576", help="centre WxH of the ground truth (low-res is a quarter)")
+    parser.add_argument("--budget-gb", type=float, default=None,
+                        help="the memory budget of the long-clip table (default: half of what is free here)")
     parser.add_argument("--write", action="store_true", help="record the tables in benchmarks/RESULTS.md")
     args = parser.parse_args()
     if not args.clip.exists():
@@ -95,12 +97,14 @@ def main() -> None:
                     f"{difference} | {score:.3f} |")
         print(rows[-1], file=sys.stderr, flush=True)
 
-    budget_note = f"half of the {free_bytes(torch.device('cpu')) / 2**30:.1f} GB free here"
+    budget = None if args.budget_gb is None else int(args.budget_gb * 2**30)
+    budget_note = (f"half of the {free_bytes(torch.device('cpu')) / 2**30:.1f} GB free here" if budget is None
+                   else f"a {args.budget_gb:g} GB budget")
     long_rows = ["| low-res input | window --chunk auto picks | tiles it picks | frames computed per frame output "
                  "on a long clip | pixels computed per pixel output (tile overlaps) | work against whole frames in "
                  "one window |", "|---|---|---|---|---|---|"]
     for lr_width, lr_height in LONG_CLIP_SIZES:
-        plan = plan_windows(model, "auto", lr_height, lr_width, torch.device("cpu"))
+        plan = plan_windows(model, "auto", lr_height, lr_width, torch.device("cpu"), budget=budget)
         pixels = tiled_pixel_ratio(lr_height, lr_width, plan.tile, 16, model.size_multiple)
         tiles = f"{plan.tile} px (whole frames: windows of {plan.whole_frame_size})" if plan.tile else "none"
         long_rows.append(f"| {lr_width}x{lr_height} | {plan.size} | {tiles} | {plan.frame_overhead:.3f} | "
@@ -109,7 +113,8 @@ def main() -> None:
 
     command = (f"python benchmarks/window_overhead.py --frames {args.frames} --crop {args.crop}"
                + ("" if args.clip == DEFAULT_CLIP else f" --clip {args.clip}")
-               + ("" if args.model == "basicvsrpp-small" else f" --model {args.model}"))
+               + ("" if args.model == "basicvsrpp-small" else f" --model {args.model}")
+               + ("" if args.budget_gb is None else f" --budget-gb {args.budget_gb:g}"))
     section = "\n".join([
         HEADING, "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",

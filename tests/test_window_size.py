@@ -60,7 +60,8 @@ def test_a_small_budget_gives_the_window_that_fits_it():
     model = tiny_model(context=2)
     fixed, per_frame = window_memory(model, 20, 24, CPU)
     pipeline = window_size._pipeline_bytes(model.scale, 20, 24, 0)
-    budget = fixed + per_frame * (4 + 2) + pipeline * 4  # 4 core frames and 2 of look-ahead
+    once = window_size._rounding_bytes(model.scale, 20, 24) + window_size.carry_memory(model, 20, 24, CPU)
+    budget = fixed + once + per_frame * (4 + 2) + pipeline * 4  # 4 core frames and 2 of look-ahead
     plan = plan_windows(model, "auto", 20, 24, CPU, budget=budget)
     assert (plan.size, plan.look_ahead, plan.look_back) == (4, 2, 0) and plan.carries
     assert plan.need <= plan.budget
@@ -77,7 +78,8 @@ def test_frames_too_large_for_a_useful_window_are_tiled_and_the_run_uses_those_t
     model, height, width = tiny_model(context=2), 40, 400
     fixed, per_frame = window_memory(model, height, width, CPU)
     pipeline = window_size._pipeline_bytes(model.scale, height, width, 0)
-    budget = fixed + per_frame * 2 + pipeline + (per_frame + pipeline) // 2  # 1.5 whole frames of core
+    budget = (fixed + window_size._rounding_bytes(model.scale, height, width) + per_frame * 2 + pipeline
+              + (per_frame + pipeline) // 2)  # 1.5 whole frames of core
     whole = plan_windows(model, "auto", height, width, CPU, budget=budget, tile=width)  # tile >= frame: whole
     assert whole.size == 1 and whole.frame_overhead == 3.0
     plan = plan_windows(model, "auto", height, width, CPU, budget=budget)
@@ -158,3 +160,18 @@ def test_the_bench_reports_frames_computed_per_frame_output(tmp_path):
     # Windows of 2 cores and 2 look-ahead over 5 frames: 4 + 4 + 1 computed.
     assert report[2]["mean"]["frames_computed_per_output"] == pytest.approx(8 / 5)
     assert report[2]["clips"]["walk"]["frames_computed_per_output"] == pytest.approx(8 / 5)
+
+
+@pytest.mark.parametrize("height, width, tile", [(40, 48, 0), (40, 160, 64)])
+def test_the_planned_bytes_bound_what_the_running_pipeline_holds(monkeypatch, height, width, tile):
+    """Everything torch holds while 12 frames run in 4-frame windows (the model's features, the carries of
+    every tile position, the canvas, the rounded images): at most what the plan counted, by under a third.
+    A window's output kept alive while the next one runs would double its share and fail this."""
+    model = tiny_model(context=2)
+    monkeypatch.setattr(window_size, "MAX_WINDOW", 4)
+    plan = plan_windows(model, "auto", height, width, CPU, budget=100 * GB, tile=tile)
+    assert plan.size == 4
+    with torch.inference_mode(), _LiveBytes() as live:
+        out = list(upscale_frames(frames(12, height, width), model, CPU, 4, tile=tile, scene_cuts=False))
+    assert len(out) == 12
+    assert 1 <= plan.need / live.peak < 1.33

@@ -44,6 +44,12 @@ class WindowCarry:
     flow: torch.Tensor | None  # (N, 2, H, W)
     features: dict[str, list[torch.Tensor]]
 
+    @property
+    def nbytes(self) -> int:
+        """What the carry holds between windows: with tiles, one carry per tile position stays alive."""
+        tensors = [self.lr, self.flow, *(f for kept in self.features.values() for f in kept)]
+        return sum(t.nbytes for t in tensors if t is not None)
+
 
 class SecondOrderDeformableAlignment(nn.Module):
     """Aligns the features of the previous two steps to the current frame.

@@ -23,7 +23,7 @@ from vsr.pipeline.scenes import split_at_cuts
 from vsr.pipeline.tensors import images_to_tensor, tensor_to_images
 from vsr.pipeline.tiles import run_tiled, upscale_tiled
 from vsr.pipeline.window_size import AUTO, Chunk, WindowPlan, WindowStats, plan_windows
-from vsr.pipeline.windows import chunk_windows
+from vsr.pipeline.windows import Window, chunk_windows
 
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -133,17 +133,26 @@ def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.de
             on_window(window.core)
         stats.computed += len(window.items)
         stats.output += len(window.core)
-        images = [frame.image for frame in window.items]
         with modes():
-            clip = _model_input(model, images, device)
-            if plan.carries:
-                run = partial(_window_tile, model, carries, len(window.core))
-                sr = run_tiled(run, clip, model.scale, model.size_multiple, tile, overlap)
-            else:
-                sr = upscale_tiled(model, clip, tile, overlap)[:, window.core_start:window.core_stop]
-            outputs = tensor_to_images(finite(sr), images[0].dtype)
+            outputs = _window_images(window, model, device, carries if plan.carries else None, tile,
+                                     overlap)
         for frame, image in zip(window.core, outputs):
             yield replace(frame, image=image)
+        del outputs  # the next window must not run while this one's images are held here as well
+
+
+def _window_images(window: Window[Frame], model: nn.Module, device: torch.device, carries: dict[int, object] | None,
+                   tile: int, overlap: int) -> list[np.ndarray]:
+    """The core frames' upscaled images; the window's float input and output die on return, so that they are
+    never alive beside the next window's (the window size counts them once)."""
+    images = [frame.image for frame in window.items]
+    clip = _model_input(model, images, device)
+    if carries is not None:
+        run = partial(_window_tile, model, carries, len(window.core))
+        sr = run_tiled(run, clip, model.scale, model.size_multiple, tile, overlap)
+    else:
+        sr = upscale_tiled(model, clip, tile, overlap)[:, window.core_start:window.core_stop]
+    return tensor_to_images(finite(sr), images[0].dtype)
 
 
 def _window_tile(model: nn.Module, carries: dict[int, object], core: int, tile: torch.Tensor,

@@ -29,15 +29,23 @@ def images_to_tensor(images: list[np.ndarray], device: torch.device, as_float: b
 
 
 def tensor_to_images(video: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
-    """Inverse of images_to_tensor for one clip: (1, T, 3, H, W) -> T arrays (H, W, 3), rounded."""
-    if video.dtype == torch.uint8:
-        pixels = video[0]
+    """Inverse of images_to_tensor for one clip: (1, T, 3, H, W) -> T arrays (H, W, 3), rounded.
+
+    One frame at a time: the float copy each is rounded from (at 8K, 400 MB a frame) never exists for more
+    than one frame, so a window's memory grows by the integer frames alone.
+    """
+    return [_to_image(frame, dtype) for frame in video[0]]
+
+
+def _to_image(frame: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """(3, H, W) float in [0, 1] or uint8 -> (H, W, 3) of `dtype`."""
+    if frame.dtype == torch.uint8:
+        pixels = frame
     else:
         peak = float(np.iinfo(dtype).max)
-        scaled = video[0].float().clamp(0, 1).mul_(peak).round_()  # float32: fp16 tops out at 65504
+        scaled = frame.float().clamp(0, 1).mul_(peak).round_()  # float32: fp16 tops out at 65504
         pixels = scaled.to(torch.uint8 if dtype == np.uint8 else torch.int32)
-    frames = pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
-    return [frame.astype(dtype, copy=False) for frame in frames]
+    return pixels.permute(1, 2, 0).contiguous().cpu().numpy().astype(dtype, copy=False)
 
 
 def pad_to_multiple(video: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -75,8 +75,16 @@ def tiled_pixel_ratio(height: int, width: int, tile: int, overlap: int, multiple
     if tile <= 0:
         return 1.0
     tile = usable_tile_size(tile, overlap, multiple)
-    rows, columns = len(tile_starts(height, tile, overlap, multiple)), len(tile_starts(width, tile, overlap, multiple))
-    return rows * min(tile, height) * columns * min(tile, width) / (height * width)
+    return tile_count(height, width, tile, overlap, multiple) * min(tile, height) * min(tile, width) / (height * width)
+
+
+def tile_count(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> int:
+    """How many tiles cover a height x width frame (1 untiled)."""
+    if tile <= 0:
+        return 1
+    height, width = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    tile = usable_tile_size(tile, overlap, multiple)
+    return len(tile_starts(height, tile, overlap, multiple)) * len(tile_starts(width, tile, overlap, multiple))
 
 
 def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:

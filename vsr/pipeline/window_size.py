@@ -25,7 +25,7 @@ from torch import nn
 
 from vsr.io.memory import available_memory
 from vsr.pipeline.peak_bytes import Usage, measure_bytes
-from vsr.pipeline.tiles import tiled_pixel_ratio
+from vsr.pipeline.tiles import tile_count, tiled_pixel_ratio
 
 AUTO = "auto"
 BUDGET_SHARE = 0.5  # of free memory: room for operator workspaces, the allocator's slack, the other stages
@@ -36,11 +36,15 @@ FIXED_WINDOW = 8  # models without temporal context: any window gives the same f
 AUTO_TILES = (768, 512, 384, 256, 192)
 PROBE_FRAMES = (2, 3)  # window lengths measured: two, since one frame runs no optical flow
 # Per frame, outside the model: the decoded low-res image and its stacked copy (per input pixel); the 8-bit
-# result, its channels-last copy and the float32 clamped copy it is rounded from (per output pixel); on tiles,
-# the float32 canvas the tiles are blended into (per output pixel).
+# result (per output pixel); on tiles, the float32 canvas the tiles are blended into (per output pixel). Once per
+# window, not per frame: the float32 copy one frame is rounded from and its two 8-bit forms.
 INPUT_BYTES_PER_PIXEL = 8
-OUTPUT_BYTES_PER_PIXEL = 24
+OUTPUT_BYTES_PER_PIXEL = 3
 CANVAS_BYTES_PER_PIXEL = 12
+ROUNDING_BYTES_PER_PIXEL = 18
+# On tiles, for every frame of the window (context too): the whole frame in float32, and its copy padded to the
+# model's size multiple, which the tiles are cut from. Untiled, the model's own measurement holds its input.
+TILED_CLIP_BYTES_PER_PIXEL = 24
 
 Chunk = int | str  # a number of core frames, or "auto"
 
@@ -148,13 +152,14 @@ def plan_windows(model: nn.Module, chunk: Chunk, height: int, width: int, device
         return WindowPlan(chunk, context, look_back, "fixed")
     budget = int(BUDGET_SHARE * free_bytes(device)) if budget is None else budget
     try:
-        whole = _fitted(model, context, look_back, height, width, device, precision, tile, budget)
+        whole = _fitted(model, context, look_back, height, width, device, precision, tile, budget, tile_overlap)
         if tile > 0:
             return whole
         multiple = getattr(model, "size_multiple", 1)
         best, best_work = whole, whole.frame_overhead if whole.need <= whole.budget else math.inf
         for candidate in (size for size in AUTO_TILES if size < max(height, width)):
-            plan = _fitted(model, context, look_back, height, width, device, precision, candidate, budget)
+            plan = _fitted(model, context, look_back, height, width, device, precision, candidate, budget,
+                           tile_overlap)
             work = plan.frame_overhead * tiled_pixel_ratio(height, width, candidate, tile_overlap, multiple)
             if work < best_work and plan.need <= budget:
                 best, best_work = replace(plan, tile=candidate, whole_frame_size=whole.size), work
@@ -164,11 +169,14 @@ def plan_windows(model: nn.Module, chunk: Chunk, height: int, width: int, device
 
 
 def _fitted(model: nn.Module, context: int, look_back: int, height: int, width: int, device: torch.device,
-            precision: str, tile: int, budget: int) -> WindowPlan:
+            precision: str, tile: int, budget: int, overlap: int = 16) -> WindowPlan:
     """The longest window of frames this size (seen by the model on `tile` tiles) that fits `budget`."""
     fixed, per_frame = window_memory(model, height, width, device, precision, tile)
-    per_core = per_frame + _pipeline_bytes(model.scale, height, width, tile)
-    extra = fixed + per_frame * (context + look_back)
+    tiles = tile_count(height, width, tile, overlap, getattr(model, "size_multiple", 1))
+    clip = TILED_CLIP_BYTES_PER_PIXEL * height * width if tiles > 1 else 0
+    per_core = per_frame + clip + _pipeline_bytes(model.scale, height, width, tile)
+    extra = (fixed + (per_frame + clip) * (context + look_back) + _rounding_bytes(model.scale, height, width)
+             + tiles * carry_memory(model, height, width, device, precision, tile))
     size = int(max(1, min(MAX_WINDOW, (budget - extra) // per_core)))
     return WindowPlan(size, context, look_back, "auto", budget, extra + per_core * size)
 
@@ -180,7 +188,8 @@ def free_bytes(device: torch.device) -> int:
     return available_memory()
 
 
-_MEASURED: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[int, int]]] = weakref.WeakKeyDictionary()
+# Per model, per (height, width, device, precision): (fixed bytes, bytes per frame, bytes of the carry)
+_MEASURED: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[int, int, int]]] = weakref.WeakKeyDictionary()
 
 
 def window_memory(model: nn.Module, height: int, width: int, device: torch.device, precision: str = "fp32",
@@ -189,6 +198,17 @@ def window_memory(model: nn.Module, height: int, width: int, device: torch.devic
 
     On tiles the model sees one tile at a time, so it is measured at the tile's size.
     """
+    return _measured(model, height, width, device, precision, tile)[:2]
+
+
+def carry_memory(model: nn.Module, height: int, width: int, device: torch.device, precision: str = "fp32",
+                 tile: int = 0) -> int:
+    """Bytes of what one window (on one tile) hands the next; 0 for models that carry nothing."""
+    return _measured(model, height, width, device, precision, tile)[2]
+
+
+def _measured(model: nn.Module, height: int, width: int, device: torch.device, precision: str,
+              tile: int) -> tuple[int, int, int]:
     network = getattr(model, "_orig_mod", model)  # under torch.compile, the module it compiled
     if tile > 0:
         height, width = min(height, tile), min(width, tile)
@@ -197,27 +217,33 @@ def window_memory(model: nn.Module, height: int, width: int, device: torch.devic
     key = (height, width, str(device), precision)
     known = _MEASURED.setdefault(network, {})
     if key not in known:
-        short, long = (_window_usage(network, frames, height, width, device, precision) for frames in PROBE_FRAMES)
+        (short, carry), (long, _) = (_window_usage(network, frames, height, width, device, precision)
+                                     for frames in PROBE_FRAMES)
         grows = max(long.peak - short.peak, long.last - short.last, 0)
         per_frame = -(-grows // (PROBE_FRAMES[1] - PROBE_FRAMES[0]))
-        known[key] = (max(0, short.peak - per_frame * PROBE_FRAMES[0]), per_frame)
+        known[key] = (max(0, short.peak - per_frame * PROBE_FRAMES[0]), per_frame, carry)
     return known[key]
 
 
 def _window_usage(network: nn.Module, frames: int, height: int, width: int, device: torch.device,
-                  precision: str) -> Usage:
-    """The bytes of one window of `frames` frames, every one of them output, as the pipeline runs it."""
+                  precision: str) -> tuple[Usage, int]:
+    """The bytes of one window of `frames` frames, every one of them output, as the pipeline runs it, and the
+    bytes of the carry it hands on."""
     from vsr.pipeline.inference import autocast  # inference imports this module
+
+    carried = []
 
     def window() -> None:
         clip = torch.empty(1, frames, 3, height, width, device=device)
         if carries_state(network):
-            type(network).forward_window(network, clip, frames)  # the class's: not a compiled instance copy
+            # the class's method: not a compiled instance's copy
+            carried.append(type(network).forward_window(network, clip, frames)[1])
         else:
             network(clip)
 
     with torch.inference_mode(), autocast(device, precision):
-        return measure_bytes(window)
+        usage = measure_bytes(window)
+    return usage, getattr(carried[0], "nbytes", 0) if carried else 0
 
 
 def _pipeline_bytes(scale: int, height: int, width: int, tile: int) -> int:
@@ -225,6 +251,11 @@ def _pipeline_bytes(scale: int, height: int, width: int, tile: int) -> int:
     pixels = height * width
     output = OUTPUT_BYTES_PER_PIXEL + (CANVAS_BYTES_PER_PIXEL if tile > 0 else 0)
     return pixels * (INPUT_BYTES_PER_PIXEL + output * scale * scale)
+
+
+def _rounding_bytes(scale: int, height: int, width: int) -> int:
+    """Once per window: the float32 copy of one output frame that is rounded to 8 bits, and its 8-bit forms."""
+    return ROUNDING_BYTES_PER_PIXEL * scale * scale * height * width
 
 
 def _frames(count: int) -> str:

@@ -113,6 +113,17 @@ def test_bicubic_on_uint8_tiled_is_identical_to_whole_frame():
     torch.testing.assert_close(tiled, model(clip), rtol=0, atol=0)
 
 
+def test_a_float16_canvas_rounds_to_the_same_8_bit_frames_within_one_level():
+    """The pipeline blends tiles of 8-bit video on a float16 canvas, half the memory of float32."""
+    model = TinyConvNet()
+    with torch.no_grad():
+        clip = random_clip(61, 83, frames=3)
+        single, half = (upscale_tiled(model, clip, 24, 4, dtype) for dtype in (torch.float32, torch.float16))
+    assert half.dtype == torch.float16
+    single, half = ((x.float().clamp(0, 1) * 255).round() for x in (single, half))
+    assert (single - half).abs().max() <= 1 and (single == half).float().mean() > 0.99
+
+
 @pytest.mark.parametrize("height,width", [(10, 14), (32, 32)])
 def test_a_frame_that_fits_in_one_tile_takes_one_call(height, width):
     model = TinyConvNet()

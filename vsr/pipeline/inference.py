@@ -22,7 +22,7 @@ from vsr.io.frames import Frame
 from vsr.pipeline.scenes import split_at_cuts
 from vsr.pipeline.tensors import images_to_tensor, tensor_to_images
 from vsr.pipeline.tiles import run_tiled, upscale_tiled
-from vsr.pipeline.window_size import AUTO, Chunk, WindowPlan, WindowStats, plan_windows
+from vsr.pipeline.window_size import AUTO, Chunk, WindowPlan, WindowStats, canvas_dtype, plan_windows
 from vsr.pipeline.windows import Window, chunk_windows
 
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -89,7 +89,7 @@ def upscale_frames(frames: Iterable[Frame], model: nn.Module, device: torch.devi
         return
     height, width = first.image.shape[:2]
     stats.plan = plan = plan_windows(model, chunk, height, width, device, precision, tile, streaming,
-                                     tile_overlap=tile_overlap)
+                                     tile_overlap=tile_overlap, pixel_dtype=first.image.dtype)
     for scene in _scenes(itertools.chain([first], frames), model, scene_cuts):
         if streaming:
             yield from _upscale_stepwise(scene, model, device, tile, tile_overlap, modes, stats)
@@ -147,11 +147,12 @@ def _window_images(window: Window[Frame], model: nn.Module, device: torch.device
     never alive beside the next window's (the window size counts them once)."""
     images = [frame.image for frame in window.items]
     clip = _model_input(model, images, device)
+    canvas = canvas_dtype(images[0].dtype)
     if carries is not None:
         run = partial(_window_tile, model, carries, len(window.core))
-        sr = run_tiled(run, clip, model.scale, model.size_multiple, tile, overlap)
+        sr = run_tiled(run, clip, model.scale, model.size_multiple, tile, overlap, canvas)
     else:
-        sr = upscale_tiled(model, clip, tile, overlap)[:, window.core_start:window.core_stop]
+        sr = upscale_tiled(model, clip, tile, overlap, canvas)[:, window.core_start:window.core_stop]
     return tensor_to_images(finite(sr), images[0].dtype)
 
 

@@ -21,14 +21,19 @@ from vsr.pipeline.tensors import pad_to_multiple
 TileRunner = Callable[[torch.Tensor, int], torch.Tensor]
 
 
-def upscale_tiled(model: nn.Module, clip: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+def upscale_tiled(model: nn.Module, clip: torch.Tensor, tile: int, overlap: int,
+                  canvas_dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """model(clip) computed on tiles of `tile` input pixels (0: no tiles, one call on the whole frame)."""
-    return run_tiled(lambda part, _index: model(part), clip, model.scale, model.size_multiple, tile, overlap)
+    return run_tiled(lambda part, _index: model(part), clip, model.scale, model.size_multiple, tile, overlap,
+                     canvas_dtype)
 
 
 def run_tiled(run: TileRunner, clip: torch.Tensor, scale: int, multiple: int, tile: int,
-              overlap: int) -> torch.Tensor:
+              overlap: int, canvas_dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Blend `run` over the tiles of `clip`; memory holds one tile's input and output plus the output canvas.
+
+    float16 halves the canvas, which holds every output frame of a window at full size: its rounding error
+    (1/2048 of the value) stays far under half a level of 8-bit video, but not of 16-bit video.
 
     The clip is padded to the size multiple as a whole, and tiles have sizes and starts on that multiple, so
     every tile sees the pixels (and the grid alignment) it would see untiled. `run` gets each tile's index
@@ -51,7 +56,7 @@ def run_tiled(run: TileRunner, clip: torch.Tensor, scale: int, multiple: int, ti
             output = run(padded[..., top:top + tile_height, left:left + tile_width], row * len(lefts) + column)
             if canvas is None:  # as many frames as `run` gives: a window's core may be fewer than its frames
                 canvas = torch.zeros((*output.shape[:3], scale * padded_height, scale * padded_width),
-                                     device=clip.device)
+                                     device=clip.device, dtype=canvas_dtype)
             region = canvas[..., scale * top:scale * (top + tile_height), scale * left:scale * (left + tile_width)]
             region.addcmul_(output.float(), row_weights[row][:, None] * column_weights[column])
     # The weights are a product of per-axis weights over a grid of tiles, so their sum is a product of sums.

@@ -20,6 +20,7 @@ import math
 import weakref
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -36,11 +37,11 @@ FIXED_WINDOW = 8  # models without temporal context: any window gives the same f
 AUTO_TILES = (768, 512, 384, 256, 192)
 PROBE_FRAMES = (2, 3)  # window lengths measured: two, since one frame runs no optical flow
 # Per frame, outside the model: the decoded low-res image and its stacked copy (per input pixel); the 8-bit
-# result (per output pixel); on tiles, the float32 canvas the tiles are blended into (per output pixel). Once per
-# window, not per frame: the float32 copy one frame is rounded from and its two 8-bit forms.
+# result (per output pixel); on tiles, the canvas the tiles are blended into (per output pixel: float16 for 8-bit
+# video, float32 for more bits). Once per window, not per frame: the float32 copy one frame is rounded from and its
+# two 8-bit forms.
 INPUT_BYTES_PER_PIXEL = 8
 OUTPUT_BYTES_PER_PIXEL = 3
-CANVAS_BYTES_PER_PIXEL = 12
 ROUNDING_BYTES_PER_PIXEL = 18
 # On tiles, for every frame of the window (context too): the whole frame in float32, and its copy padded to the
 # model's size multiple, which the tiles are cut from. Untiled, the model's own measurement holds its input.
@@ -112,6 +113,11 @@ class WindowStats:
         return self.computed / self.output if self.output else 1.0
 
 
+def canvas_dtype(pixel_dtype: np.dtype) -> torch.dtype:
+    """What tiles are blended in: float16 is exact enough for 8-bit video and halves the canvas."""
+    return torch.float16 if np.dtype(pixel_dtype) == np.uint8 else torch.float32
+
+
 def carries_state(model: nn.Module) -> bool:
     """Models offering forward_window(lr, core, carry) hand their forward state from window to window."""
     return callable(getattr(model, "forward_window", None))
@@ -133,13 +139,14 @@ def parse_chunk(value: Chunk) -> Chunk:
 
 def plan_windows(model: nn.Module, chunk: Chunk, height: int, width: int, device: torch.device,
                  precision: str = "fp32", tile: int = 0, streaming: bool = False,
-                 budget: int | None = None, tile_overlap: int = 16) -> WindowPlan:
+                 budget: int | None = None, tile_overlap: int = 16, pixel_dtype: np.dtype = np.uint8) -> WindowPlan:
     """The windows for frames of `height` x `width`: `chunk` core frames, or under "auto" the most that fit
     `budget` bytes (default: half of what is free on `device`).
 
     Under "auto" without --tile, large frames may fit only a window shorter than its look-ahead: most of what
     the model computes would be thrown away. The plan then takes the tile size (AUTO_TILES) with the least
-    work per output pixel, counting both the windows' context and the tiles' overlaps.
+    work per output pixel, counting both the windows' context and the tiles' overlaps. `pixel_dtype` is the
+    video's (8-bit or more), which sets the canvas's precision.
     """
     chunk = parse_chunk(chunk)
     if streaming:
@@ -152,14 +159,15 @@ def plan_windows(model: nn.Module, chunk: Chunk, height: int, width: int, device
         return WindowPlan(chunk, context, look_back, "fixed")
     budget = int(BUDGET_SHARE * free_bytes(device)) if budget is None else budget
     try:
-        whole = _fitted(model, context, look_back, height, width, device, precision, tile, budget, tile_overlap)
+        whole = _fitted(model, context, look_back, height, width, device, precision, tile, budget, tile_overlap,
+                        pixel_dtype)
         if tile > 0:
             return whole
         multiple = getattr(model, "size_multiple", 1)
         best, best_work = whole, whole.frame_overhead if whole.need <= whole.budget else math.inf
         for candidate in (size for size in AUTO_TILES if size < max(height, width)):
             plan = _fitted(model, context, look_back, height, width, device, precision, candidate, budget,
-                           tile_overlap)
+                           tile_overlap, pixel_dtype)
             work = plan.frame_overhead * tiled_pixel_ratio(height, width, candidate, tile_overlap, multiple)
             if work < best_work and plan.need <= budget:
                 best, best_work = replace(plan, tile=candidate, whole_frame_size=whole.size), work
@@ -169,12 +177,13 @@ def plan_windows(model: nn.Module, chunk: Chunk, height: int, width: int, device
 
 
 def _fitted(model: nn.Module, context: int, look_back: int, height: int, width: int, device: torch.device,
-            precision: str, tile: int, budget: int, overlap: int = 16) -> WindowPlan:
+            precision: str, tile: int, budget: int, overlap: int = 16,
+            pixel_dtype: np.dtype = np.uint8) -> WindowPlan:
     """The longest window of frames this size (seen by the model on `tile` tiles) that fits `budget`."""
     fixed, per_frame = window_memory(model, height, width, device, precision, tile)
     tiles = tile_count(height, width, tile, overlap, getattr(model, "size_multiple", 1))
     clip = TILED_CLIP_BYTES_PER_PIXEL * height * width if tiles > 1 else 0
-    per_core = per_frame + clip + _pipeline_bytes(model.scale, height, width, tile)
+    per_core = per_frame + clip + _pipeline_bytes(model.scale, height, width, tile, pixel_dtype)
     extra = (fixed + (per_frame + clip) * (context + look_back) + _rounding_bytes(model.scale, height, width)
              + tiles * carry_memory(model, height, width, device, precision, tile))
     size = int(max(1, min(MAX_WINDOW, (budget - extra) // per_core)))
@@ -246,11 +255,10 @@ def _window_usage(network: nn.Module, frames: int, height: int, width: int, devi
     return usage, getattr(carried[0], "nbytes", 0) if carried else 0
 
 
-def _pipeline_bytes(scale: int, height: int, width: int, tile: int) -> int:
+def _pipeline_bytes(scale: int, height: int, width: int, tile: int, pixel_dtype: np.dtype = np.uint8) -> int:
     """Per core frame, what the pipeline holds besides the model: see the constants above."""
-    pixels = height * width
-    output = OUTPUT_BYTES_PER_PIXEL + (CANVAS_BYTES_PER_PIXEL if tile > 0 else 0)
-    return pixels * (INPUT_BYTES_PER_PIXEL + output * scale * scale)
+    canvas = canvas_dtype(pixel_dtype).itemsize * 3 if tile > 0 else 0
+    return height * width * (INPUT_BYTES_PER_PIXEL + (OUTPUT_BYTES_PER_PIXEL + canvas) * scale * scale)
 
 
 def _rounding_bytes(scale: int, height: int, width: int) -> int:

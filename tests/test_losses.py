@@ -13,6 +13,7 @@ from vsr.train.losses import (
     discriminator_loss,
     feature_matching_loss,
     frequency_loss,
+    low_frequency_loss,
     generator_adversarial_loss,
     pingpong_loss,
     pingpong_sequence,
@@ -106,6 +107,17 @@ def test_frequency_loss_sees_blur_not_a_shift() -> None:
     assert frequency_loss(shifted, sharp).item() < 1e-5 < F.l1_loss(shifted, sharp).item()
 
 
+def test_low_frequency_loss_sees_a_colour_shift_not_zero_mean_texture() -> None:
+    torch.manual_seed(0)
+    picture = torch.rand(1, 2, 3, 16, 16) * 0.5 + 0.25
+    checkerboard = 0.2 * (torch.arange(16)[:, None] + torch.arange(16)[None]).remainder(2).float().sub(0.5)
+    textured = picture + checkerboard  # invented texture whose 4x4 means are zero
+    assert low_frequency_loss(textured, picture).item() < 1e-6 < F.l1_loss(textured, picture).item()
+    tinted = picture.clone()
+    tinted[:, :, 0, :4, :4] += 0.1  # one block turns redder
+    assert low_frequency_loss(tinted, picture).item() == pytest.approx(0.1 / (3 * 16), rel=1e-4)
+
+
 def test_adaptive_rule_skips_a_discriminator_that_is_winning() -> None:
     confident_real, confident_fake = torch.full((4, 1), 3.0), torch.full((4, 1), -3.0)
     assert not should_update_discriminator(confident_real, confident_fake)
@@ -123,7 +135,7 @@ def test_adaptive_rule_floors_log_sigmoid_at_log_1e8_like_the_reference() -> Non
 
 
 @pytest.mark.parametrize("name", ["charbonnier", "pingpong", "warping", "discriminator", "generator",
-                                  "feature_matching", "frequency"])
+                                  "feature_matching", "frequency", "low_frequency"])
 def test_gradients_flow(name: str) -> None:
     torch.manual_seed(0)
     pred = torch.rand(1, 5, 3, 6, 6, requires_grad=True)
@@ -137,6 +149,7 @@ def test_gradients_flow(name: str) -> None:
         "feature_matching": lambda: feature_matching_loss([pred[:, i] for i in range(4)],
                                                           [target[:, i] for i in range(4)]),
         "frequency": lambda: frequency_loss(pred, target),
+        "low_frequency": lambda: low_frequency_loss(pred[..., :4, :4], target[..., :4, :4]),
     }
     losses[name]().backward()
     assert pred.grad is not None and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0

@@ -19,6 +19,7 @@ from vsr.train.losses import (
     discriminator_loss,
     feature_matching_loss,
     frequency_loss,
+    low_frequency_loss,
     generator_adversarial_loss,
     pingpong_loss,
     should_update_discriminator,
@@ -32,6 +33,7 @@ class GanSettings:
     adversarial_weight: float = 0.01
     feature_matching_weight: float = 0.2  # TecoGAN's VGG weight, given to the features standing in for VGG
     frequency_weight: float = 0.0  # the spectral loss, off unless asked for
+    low_frequency_weight: float = 0.0  # colour held to the ground truth in 4x4 block means, off unless asked for
     pingpong_weight: float = 0.5
     lr: float = 5e-5
     betas: tuple[float, float] = (0.9, 0.999)
@@ -77,7 +79,7 @@ class TecoGanCritic:
 
     def generator_terms(self, real: torch.Tensor, fake: torch.Tensor, sr_pingpong: torch.Tensor,
                         sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        """The generator's GAN-side loss: adversarial, feature matching, ping-pong and spectral terms."""
+        """The generator's GAN-side loss: adversarial, feature matching, ping-pong, spectral and colour terms."""
         s = self.settings
         for parameter in self.discriminator.parameters():
             parameter.requires_grad_(False)  # these terms train the generator only
@@ -91,6 +93,8 @@ class TecoGanCritic:
         loss = loss + s.pingpong_weight * pingpong_loss(sr_pingpong)
         if s.frequency_weight:
             loss = loss + s.frequency_weight * frequency_loss(sr.flatten(0, 1), hr.flatten(0, 1))
+        if s.low_frequency_weight:
+            loss = loss + s.low_frequency_weight * low_frequency_loss(sr, hr)
         return loss
 
     def state_dict(self) -> dict:

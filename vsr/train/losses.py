@@ -129,6 +129,18 @@ def frequency_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(pred_spectrum, target_spectrum)
 
 
+def low_frequency_loss(pred: torch.Tensor, target: torch.Tensor, block: int = 4) -> torch.Tensor:
+    """Mean absolute difference of the block x block means of pred and target, channel by channel.
+
+    Adversarial training may invent texture but must not move colour: the first tecogan weights put an
+    orange-brown halo on high-contrast edges. Block means see a colour or brightness shift of a region, and
+    none of the zero-mean texture inside it, so this term holds the picture's colours to the ground truth and
+    leaves the texture to the discriminator. (N, ..., C, H, W) with H and W multiples of `block`.
+    """
+    flat_pred, flat_target = pred.flatten(0, -4), target.flatten(0, -4)
+    return F.l1_loss(F.avg_pool2d(flat_pred.float(), block), F.avg_pool2d(flat_target.float(), block))
+
+
 def should_update_discriminator(real_logits: torch.Tensor, fake_logits: torch.Tensor,
                                 threshold: float = 0.4) -> bool:
     """TecoGAN's adaptive rule: update the discriminator only while it is not already winning.

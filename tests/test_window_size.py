@@ -87,6 +87,7 @@ def test_frames_too_large_for_a_useful_window_are_tiled_and_the_run_uses_those_t
     ratio = window_size.tiled_pixel_ratio(height, width, plan.tile, 16, model.size_multiple)
     assert plan.need <= budget and plan.frame_overhead * ratio < whole.frame_overhead
     assert f"on {plan.tile}-pixel tiles (whole frames would fit windows of 1 frame)" in plan.describe(100)
+    assert f"on {plan.tile}-pixel tiles" in plan.describe(1)  # a clip that runs as one window says so too
     assert plan_windows(model, "auto", height, width, CPU, budget=budget, tile=256).tile == 0  # --tile wins
 
     clip = frames(5, height, width)

@@ -81,8 +81,10 @@ class WindowPlan:
             return "the model streams frame by frame (--chunk does not apply)"
         if self.mode == "per-frame":
             return f"windows of {_frames(self.size)} (the model sees each frame alone: nothing computed twice)"
+        tiles = (f" on {self.tile}-pixel tiles (whole frames would fit windows of "
+                 f"{_frames(self.whole_frame_size)})") if self.tile else ""
         if self.mode == "auto" and frame_count and frame_count <= self.size:
-            return (f"windows of up to {_frames(self.size)}, {_bytes(self.budget)} budget: this "
+            return (f"windows of up to {_frames(self.size)}{tiles}, {_bytes(self.budget)} budget: this "
                     f"{frame_count}-frame clip runs as one window per shot")
         windows = f"windows of {_frames(self.size)}"
         if self.look_back:
@@ -91,8 +93,6 @@ class WindowPlan:
             windows += f" + {self.look_ahead} of look-ahead (forward state carried)"
         if self.mode == "auto":
             over = f"; even one frame needs {_bytes(self.need)}: --tile lowers it" if self.need > self.budget else ""
-            tiles = (f" on {self.tile}-pixel tiles (whole frames would fit windows of "
-                     f"{_frames(self.whole_frame_size)})") if self.tile else ""
             return f"{windows}{tiles}, {_bytes(self.budget)} budget{over}"
         if self.mode == "unmeasured":
             return f"{windows}: the model's memory could not be measured ({self.note})"

@@ -16,7 +16,7 @@ from vsr.backends.choice import choose_engine  # noqa: E402
 from vsr.backends.openvino_models import OpenVinoFRVSR, OpenVinoPerFrame  # noqa: E402
 from vsr.models.frvsr import FRVSR  # noqa: E402
 from vsr.models.srvgg import SRVGGNetCompact  # noqa: E402
-from vsr.models.zoo import build_model  # noqa: E402
+from vsr.models.zoo import WEIGHTS_DIR, build_model  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -183,8 +183,9 @@ def test_export_refuses_models_it_cannot_write_and_keeps_existing_files(tmp_path
     assert run_cli("export", "-o", target).exit_code == 1 and target.read_bytes() == b"mine"
 
 
-def test_frvsr_in_int8_stays_close_to_fp32_over_a_stream():
-    model = build_model("frvsr")  # the shipped weights, whose calibrated int8 network ships beside them
+@pytest.mark.parametrize("name", ["frvsr", "frvsr-real", "tecogan"])
+def test_frvsr_in_int8_stays_close_to_fp32_over_a_stream(name):
+    model = build_model(name)  # the shipped weights, whose calibrated int8 network ships beside them
     frames = smooth_frames(6, 32, 48)
     int8 = stream(OpenVinoFRVSR(model, "int8"), frames)
     reference = stream(model, frames)
@@ -198,8 +199,9 @@ def test_int8_is_refused_where_there_is_no_int8_form(tmp_path, run_cli):
 
     with pytest.raises(VsrError, match="runs on OpenVINO on the CPU"):
         choose_engine(build_model("frvsr"), "torch", CPU, "int8")
+    older = WEIGHTS_DIR / "frvsr_bi_x4.safetensors"  # shipped weights with no calibrated int8 network beside them
     with pytest.raises(VsrError, match="no int8 form"):
-        choose_engine(build_model("frvsr-real"), "auto", CPU, "int8")
+        choose_engine(build_model("frvsr", weights=older), "auto", CPU, "int8")
     with pytest.raises(VsrError, match="has no int8 form"):
         choose_engine(SRVGGNetCompact(num_feat=8, num_conv=2), "auto", CPU, "int8")
 

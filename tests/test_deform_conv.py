@@ -269,3 +269,14 @@ def test_default_backend_is_torch_when_torchvision_is_unusable():
         import torchvision.ops  # noqa: F401
     except Exception:
         assert deform_conv_backend() == "torch"
+
+
+def test_traced_for_export_it_holds_no_float64():
+    """OpenVINO's CPU plugin never finishes compiling a graph with float64 in it (the exact grid's type)."""
+    torch.manual_seed(0)
+    x, offset, mask = torch.rand(1, 4, 6, 7), torch.randn(1, 18, 6, 7), torch.rand(1, 9, 6, 7)
+    weight = torch.randn(2, 4, 3, 3)
+    call = lambda x, offset, mask: modulated_deform_conv2d(x, offset, mask, weight, backend="torch")  # noqa: E731
+    traced = torch.jit.trace(call, (x, offset, mask), check_trace=False)  # its check wants float64 bits
+    assert "Double" not in str(traced.graph)
+    torch.testing.assert_close(traced(x, offset, mask), call(x, offset, mask), rtol=0, atol=1e-5)

@@ -109,7 +109,9 @@ def _sampling_grid(offset: torch.Tensor, rows: range, in_size: tuple[int, int], 
     kh, kw = kernel
     groups = channels // (2 * kh * kw)
     h, w = in_size
-    exact = dict(device=offset.device, dtype=torch.float64)
+    # Traced for export, float32: OpenVINO's CPU plugin never finishes compiling a graph with float64 in it,
+    # and float32 places these integer coordinates within 1e-4 px at 1920 wide.
+    exact = dict(device=offset.device, dtype=torch.float32 if torch.jit.is_tracing() else torch.float64)
     tap_rows = torch.arange(kh, **exact).repeat_interleave(kw)  # i for k = i*kw + j
     tap_cols = torch.arange(kw, **exact).repeat(kh)  # j
     out_rows = torch.arange(rows.start, rows.stop, **exact)

@@ -59,7 +59,7 @@ def test_auto_runs_a_short_clip_as_one_window_with_no_overhead(monkeypatch):
 def test_a_small_budget_gives_the_window_that_fits_it():
     model = tiny_model(context=2)
     fixed, per_frame = window_memory(model, 20, 24, CPU)
-    pipeline = window_size._pipeline_bytes(model.scale, 20, 24, 0)
+    pipeline = window_size._pipeline_bytes(model.scale, 20, 24, False)
     once = window_size._rounding_bytes(model.scale, 20, 24) + window_size.carry_memory(model, 20, 24, CPU)
     budget = fixed + once + per_frame * (4 + 2) + pipeline * 4  # 4 core frames and 2 of look-ahead
     plan = plan_windows(model, "auto", 20, 24, CPU, budget=budget)
@@ -77,7 +77,7 @@ def test_frames_too_large_for_a_useful_window_are_tiled_and_the_run_uses_those_t
     less, says so, and the run uses exactly those tiles."""
     model, height, width = tiny_model(context=2), 40, 400
     fixed, per_frame = window_memory(model, height, width, CPU)
-    pipeline = window_size._pipeline_bytes(model.scale, height, width, 0)
+    pipeline = window_size._pipeline_bytes(model.scale, height, width, False)
     budget = (fixed + window_size._rounding_bytes(model.scale, height, width) + per_frame * 2 + pipeline
               + (per_frame + pipeline) // 2)  # 1.5 whole frames of core
     whole = plan_windows(model, "auto", height, width, CPU, budget=budget, tile=width)  # tile >= frame: whole

@@ -183,7 +183,7 @@ def _fitted(model: nn.Module, context: int, look_back: int, height: int, width: 
     fixed, per_frame = window_memory(model, height, width, device, precision, tile)
     tiles = tile_count(height, width, tile, overlap, getattr(model, "size_multiple", 1))
     clip = TILED_CLIP_BYTES_PER_PIXEL * height * width if tiles > 1 else 0
-    per_core = per_frame + clip + _pipeline_bytes(model.scale, height, width, tile, pixel_dtype)
+    per_core = per_frame + clip + _pipeline_bytes(model.scale, height, width, tiles > 1, pixel_dtype)
     extra = (fixed + (per_frame + clip) * (context + look_back) + _rounding_bytes(model.scale, height, width)
              + tiles * carry_memory(model, height, width, device, precision, tile))
     size = int(max(1, min(MAX_WINDOW, (budget - extra) // per_core)))
@@ -255,9 +255,10 @@ def _window_usage(network: nn.Module, frames: int, height: int, width: int, devi
     return usage, getattr(carried[0], "nbytes", 0) if carried else 0
 
 
-def _pipeline_bytes(scale: int, height: int, width: int, tile: int, pixel_dtype: np.dtype = np.uint8) -> int:
-    """Per core frame, what the pipeline holds besides the model: see the constants above."""
-    canvas = canvas_dtype(pixel_dtype).itemsize * 3 if tile > 0 else 0
+def _pipeline_bytes(scale: int, height: int, width: int, tiled: bool, pixel_dtype: np.dtype = np.uint8) -> int:
+    """Per core frame, what the pipeline holds besides the model: see the constants above. A frame that fits
+    in one tile has no canvas."""
+    canvas = canvas_dtype(pixel_dtype).itemsize * 3 if tiled else 0
     return height * width * (INPUT_BYTES_PER_PIXEL + (OUTPUT_BYTES_PER_PIXEL + canvas) * scale * scale)
 
 

@@ -13,9 +13,7 @@ bidirectional model of that design can run at FRVSR's cost, however small its ot
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,14 +21,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import interleaved_medians  # noqa: E402
 from vsr.models.zoo import build_model  # noqa: E402
-
-
-def timed(call) -> float:
-    started = time.perf_counter()
-    with torch.inference_mode():
-        call()
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -54,20 +46,15 @@ def main() -> None:
         "one FRVSR step (flow, warp, reconstruction)": lambda: frvsr.step(padded, state),
         f"basicvsrpp-small, per frame of a {args.window}-frame window": lambda: bidirectional(frames),
     }
-    divide = {name: (args.window if name.startswith("basicvsrpp") else 1) for name in calls}
-    for call in calls.values():
-        timed(call)  # warm-up
-    seconds = {name: [] for name in calls}
-    for _ in range(args.rounds):
-        for name, call in calls.items():
-            seconds[name].append(timed(call) / divide[name])
-    step = statistics.median(seconds["one FRVSR step (flow, warp, reconstruction)"])
+    with torch.inference_mode():
+        seconds = interleaved_medians(calls, args.rounds)
+    seconds[f"basicvsrpp-small, per frame of a {args.window}-frame window"] /= args.window
+    step = seconds["one FRVSR step (flow, warp, reconstruction)"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {width}x{height} in, median of "
           f"{args.rounds} interleaved rounds")
     print("| what | ms per output frame | / one FRVSR step |")
     print("|---|---|---|")
-    for name, values in seconds.items():
-        median = statistics.median(values)
+    for name, median in seconds.items():
         print(f"| {name} | {1000 * median:.0f} | {median / step:.2f}x |")
 
 

@@ -13,9 +13,7 @@ branches), the feature extraction and the reconstruction once.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import interleaved_medians  # noqa: E402
 from vsr.io.probe import probe  # noqa: E402
 from vsr.io.reader import FrameReader  # noqa: E402
 from vsr.models.zoo import build_model  # noqa: E402
@@ -62,12 +61,6 @@ def compiled(module: nn.Module, inputs: tuple[torch.Tensor, ...], precision: str
     return run
 
 
-def timed(call) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="320x180", help="low-res WxH")
@@ -100,15 +93,13 @@ def main() -> None:
     for name, module, inputs, precisions, runs in pieces:
         with torch.inference_mode():
             reference = module(*inputs)
-        calls = {"torch": lambda m=module, i=inputs: torch.inference_mode()(m)(*i)}
+        calls = {"torch": lambda m=module, i=inputs: m(*i)}
         for precision in precisions:
             calls[precision] = compiled(module, inputs, precision)
         differences = {p: float((calls[p]() - reference).abs().max()) for p in precisions}
-        seconds = {key: [] for key in calls}
-        for _ in range(args.rounds):
-            for key, call in calls.items():
-                seconds[key].append(timed(call))
-        ms = {key: f"{1000 * statistics.median(values):.0f}" for key, values in seconds.items()}
+        with torch.inference_mode():  # each call has run once already: the reference, the differences
+            seconds = interleaved_medians(calls, args.rounds, warm_up=False)
+        ms = {key: f"{1000 * median:.0f}" for key, median in seconds.items()}
         print(f"| {name} | {runs} | {ms['torch']} | {ms.get('f32', '-')} | {ms.get('bf16', '-')} | "
               f"{differences.get('f32', float('nan')):.2g} | {differences.get('bf16', float('nan')):.2g} |",
               flush=True)

@@ -37,10 +37,13 @@ def estimate_flow(flow_net: SPyNet, current: torch.Tensor, previous: torch.Tenso
 
 def shrunk(current: torch.Tensor, previous: torch.Tensor, shrink: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Both frames area-averaged to 1/shrink size (at least one pixel), in fp32."""
-    height, width = current.shape[-2:]
-    small = (max(height // shrink, 1), max(width // shrink, 1))
-    return (F.interpolate(current.float(), size=small, mode="area"),
-            F.interpolate(previous.float(), size=small, mode="area"))
+    return shrink_frame(current, shrink), shrink_frame(previous, shrink)
+
+
+def shrink_frame(frame: torch.Tensor, shrink: int) -> torch.Tensor:
+    """A frame area-averaged to 1/shrink size (at least one pixel), in fp32."""
+    height, width = frame.shape[-2:]
+    return F.interpolate(frame.float(), size=(max(height // shrink, 1), max(width // shrink, 1)), mode="area")
 
 
 def photometric_trust(current: torch.Tensor, previous: torch.Tensor, flow: torch.Tensor,

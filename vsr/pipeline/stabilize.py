@@ -38,7 +38,8 @@ import torch.nn.functional as F
 
 from vsr.io.frames import Frame
 from vsr.models.spynet import SPyNet, resize_flow
-from vsr.ops.flow_trust import TRUST_ERROR, content_trust, forward_backward_consistent, inside_frame, shrunk
+from vsr.ops.flow_trust import (TRUST_ERROR, content_trust, forward_backward_consistent, inside_frame,
+                                 shrink_frame)
 from vsr.ops.flow_warp import flow_warp
 from vsr.pipeline.scenes import SceneCutDetector
 from vsr.pipeline.stabilize_defaults import DEFAULT_STRENGTH
@@ -74,6 +75,7 @@ class StabilizerState(NamedTuple):
     """What frame t needs from frame t-1."""
 
     raw: torch.Tensor  # the model's output, (1, 3, H, W): compared with the current one, and carried into it
+    small: torch.Tensor | None = None  # `raw` shrunk to the flow's size, where it was for its own flow
 
 
 def stabilize_step(stabilization: Stabilization, current: torch.Tensor, state: StabilizerState | None,
@@ -81,7 +83,8 @@ def stabilize_step(stabilization: Stabilization, current: torch.Tensor, state: S
     """One output frame (1, 3, H, W) in [0, 1]: blended with the previous one where the flow is trusted."""
     if state is None or state.raw.shape != current.shape or stabilization.strength <= 0:
         return current, StabilizerState(current)
-    small_current, small_previous = shrunk(current, state.raw, shrink)
+    small_current = shrink_frame(current, shrink)
+    small_previous = state.small if state.small is not None else shrink_frame(state.raw, shrink)
     # Both directions in one call: current -> previous warps the previous frame onto this one; the reverse
     # is for the forward-backward check.
     flows = stabilization.flow_net(torch.cat([small_current, small_previous]),
@@ -104,7 +107,7 @@ def stabilize_step(stabilization: Stabilization, current: torch.Tensor, state: S
         stats.frames += 1
         stats.trust_sum += float(trust.mean())
     blended = current + stabilization.strength * trust * (carried - current)
-    return blended, StabilizerState(current)
+    return blended, StabilizerState(current, small_current)  # shrunk once: the next frame reuses it
 
 
 def stabilize_frames(frames: Iterable[Frame], stabilization: Stabilization, device: torch.device, scale: int,

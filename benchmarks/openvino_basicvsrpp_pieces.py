@@ -1,7 +1,8 @@
 """Which pieces of BasicVSR++ gain from OpenVINO on the CPU, and by how much (issues 18 and 19).
 
-basicvsrpp-small has no OpenVINO form: `vsr run` runs it on torch. Before building one, this measures each of
-its pieces at one frame size on torch and on OpenVINO (fp32 and, where the piece tolerates it, bf16),
+Measured before basicvsrpp-small's OpenVINO form (vsr/backends/openvino_models.py) was built, to choose which
+pieces go to OpenVINO: each piece at one frame size on torch and on OpenVINO (fp32 and, where the piece may
+take it, bf16),
 interleaved in one process (the machine is shared and noisy), with the largest difference from torch's
 output. The flows come from two consecutive real frames; the other pieces get random features of the right
 shapes. Per output frame the model runs SPyNet twice, the alignment and the backbone once per branch (four
@@ -25,23 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from timing import interleaved_medians  # noqa: E402
+from vsr.backends.openvino_models import Reconstruction  # noqa: E402
 from vsr.io.probe import probe  # noqa: E402
 from vsr.io.reader import FrameReader  # noqa: E402
 from vsr.models.zoo import build_model  # noqa: E402
 
 CLIP = ROOT.parent / "shared" / "data" / "clips" / "val" / "natural" / "sam2_juggle_720p.mp4"
-
-
-class Reconstruction(nn.Module):
-    """BasicVSR++'s reconstruction of one frame from the five feature sets, concatenated."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, lr: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        channels = self.model.mid_channels
-        return self.model.reconstruct(lr, features[:, :channels], list(features[:, channels:].split(channels, 1)))
 
 
 def compiled(module: nn.Module, inputs: tuple[torch.Tensor, ...], precision: str):

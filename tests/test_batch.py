@@ -183,10 +183,12 @@ def test_ray_asked_for_but_missing_or_mixed_with_jobs_gets_one_line(tmp_path, ru
     assert len(missing.stderr.strip().splitlines()) == 1 and not (tmp_path / "out" / "one.mp4").exists()
 
 
-def test_the_batch_says_once_why_its_model_runs_on_another_engine():
+def test_the_batch_says_once_why_its_model_runs_on_another_engine(monkeypatch):
     pytest.importorskip("openvino")
+    from vsr.backends import openvino_models
     from vsr.batch.runner import BatchSettings, build_model_for
 
+    monkeypatch.setattr(openvino_models, "openvino_version_of", lambda model, precision: None)  # a model without one
     heard: list[str] = []
     build_model_for(BatchSettings("basicvsrpp-small", device="cpu"), say=heard.append)
     assert heard == ["vsr: note: BasicVSRPlusPlus has no OpenVINO form yet: it runs on torch"]

@@ -13,7 +13,8 @@ pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install o
 
 from vsr.backends import openvino_parts  # noqa: E402
 from vsr.backends.choice import choose_engine  # noqa: E402
-from vsr.backends.openvino_models import OpenVinoFRVSR, OpenVinoPerFrame  # noqa: E402
+from vsr.backends.openvino_models import OpenVinoBasicVSRPlusPlus, OpenVinoFRVSR, OpenVinoPerFrame  # noqa: E402
+from vsr.models.basicvsrpp import BasicVSRPlusPlus  # noqa: E402
 from vsr.models.frvsr import FRVSR  # noqa: E402
 from vsr.models.srvgg import SRVGGNetCompact  # noqa: E402
 from vsr.models.zoo import WEIGHTS_DIR, build_model  # noqa: E402
@@ -99,7 +100,7 @@ def test_auto_takes_openvino_on_a_cpu_and_torch_where_it_must():
     assert frvsr.backend == "openvino" and isinstance(frvsr.model, OpenVinoFRVSR)
     assert choose_engine(build_model("frvsr"), "torch", CPU, "auto").backend == "torch"
     windowed = choose_engine(build_model("basicvsrpp-small"), "auto", CPU, "auto")
-    assert windowed.backend == "torch" and "runs on torch" in windowed.note
+    assert windowed.backend == "openvino" and isinstance(windowed.model, OpenVinoBasicVSRPlusPlus)
     baseline = choose_engine(build_model("bicubic", 2), "openvino", CPU, "auto")
     assert baseline.backend == "torch" and baseline.note == ""
     assert choose_engine(build_model("frvsr"), "auto", torch.device("cuda"), "auto").backend == "torch"
@@ -133,6 +134,40 @@ def test_tiles_run_on_openvino_with_their_own_state(tmp_path, run_cli):
     clip = make_clip(tmp_path / "c.mp4", frames=3, width=64, height=48, audio=False)
     result = run_cli("run", clip, "-o", tmp_path / "t.mkv", "--tile", "40", "--tile-overlap", "8", "--quiet")
     assert result.exit_code == 0, result.stderr
+
+
+def tiny_basicvsrpp() -> BasicVSRPlusPlus:
+    torch.manual_seed(0)
+    model = BasicVSRPlusPlus(mid_channels=8, num_blocks=1, hr_channels=8, deform_groups=2).eval()
+    with torch.no_grad():  # learned-looking alignment: offsets and masks that vary, not the zeros of a fresh layer
+        for align in model.deform_align.values():
+            align.conv_offset[-1].weight.normal_(0, 0.05)
+    return model
+
+
+def test_basicvsrpp_on_openvino_fp32_matches_torch_in_windows_with_a_carry():
+    model = tiny_basicvsrpp()
+    engine = OpenVinoBasicVSRPlusPlus(model, "fp32")
+    height, width = 72, 80  # SPyNet resizes to multiples of 32 (in torch) and back
+    clip = torch.stack(smooth_frames(7, height, width), dim=1)
+    with torch.inference_mode():
+        first, carry = model.forward_window(clip[:, :4], 3)
+        second, _ = model.forward_window(clip[:, 3:], 4, carry)
+        ours_first, ours_carry = engine.forward_window(clip[:, :4], 3)
+        ours_second, _ = engine.forward_window(clip[:, 3:], 4, ours_carry)
+    assert ours_first.shape == (1, 3, 3, 4 * height, 4 * width) and ours_second.shape[1] == 4
+    assert levels(ours_first, first) <= 1 and levels(ours_second, second) <= 1
+
+
+def test_basicvsrpp_in_bf16_stays_within_a_few_levels_and_plans_memory_on_torch():
+    from vsr.pipeline.window_size import window_memory
+
+    model = tiny_basicvsrpp()
+    engine = OpenVinoBasicVSRPlusPlus(model, "bf16")
+    clip = torch.stack(smooth_frames(4, 40, 56), dim=1)  # padded to SPyNet's 64x64 minimum, and back
+    with torch.inference_mode():
+        assert levels(engine(clip), model(clip)) <= 4
+    assert window_memory(engine, 40, 56, CPU) == window_memory(model, 40, 56, CPU)
 
 
 def test_cache_folder_that_cannot_be_written_still_runs(monkeypatch, tmp_path):

@@ -101,4 +101,6 @@ def _has_weights(model: nn.Module) -> bool:
 def _describe(wrapped: nn.Module, precision: str) -> str:
     if hasattr(wrapped, "history"):
         return f"{precision} reconstruction, fp32 motion"
+    if hasattr(wrapped, "deform_align"):
+        return f"{precision} features and reconstruction, fp32 flow and alignment"
     return precision

@@ -4,6 +4,11 @@ FRVSR is cut in two: the motion part (flow, warping of the previous output) alwa
 bf16 coordinates move pixels by whole pixels at 1280 wide (43.5 dB against fp32 measured on a real clip,
 with 48-level errors); the reconstruction network, nearly all of the cost, may run in bf16 (60 dB against
 fp32, at most 2 levels). Per-frame networks run whole.
+
+BasicVSR++ keeps its propagation (the loops over frames, the flow warps, the window carry) in torch and runs
+its convolution stacks on OpenVINO: SPyNet's coarse-to-fine part in fp32 (its resizes to multiples of 32 stay
+in torch, where they match the reference), the deformable alignment in fp32 (its offsets are coordinates), the
+feature extraction, backbones and reconstruction in the precision asked.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from vsr.backends.choice import cpu_computes_bf16
 from vsr.backends.frame_graphs import SingleFrame
 from vsr.backends.int8 import int8_ir_for
 from vsr.backends.openvino_parts import CompiledPart
+from vsr.models.basicvsrpp import BRANCHES, BasicVSRPlusPlus
 from vsr.models.frvsr import FRVSR, FRVSRState, space_to_depth
 from vsr.models.rrdb import RRDBNet
+from vsr.models.spynet import flow_at_any_size
 from vsr.models.srvgg import SRVGGNetCompact
 
 
@@ -102,10 +109,96 @@ class OpenVinoPerFrame(nn.Module):
         return torch.cat(outputs).view(n, t, *outputs[0].shape[1:])
 
 
+class OnOpenVino(nn.Module):
+    """A compiled piece in the place of the torch module it was made from; compiled for a batch of one, so a
+    batch runs item by item."""
+
+    def __init__(self, part: CompiledPart) -> None:
+        super().__init__()
+        self.part = part
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        items = zip(*(tensor.float().split(1) for tensor in inputs))
+        return torch.cat([self.part(*item) for item in items])
+
+
+class _CoarseToFine(nn.Module):
+    """SPyNet's flow on sides that are multiples of 32, as a module of its own, for export."""
+
+    def __init__(self, spynet: nn.Module) -> None:
+        super().__init__()
+        self.spynet = spynet
+
+    def forward(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        return self.spynet.coarse_to_fine(ref, supp)
+
+
+class OpenVinoSPyNet(nn.Module):
+    """SPyNet with coarse_to_fine on OpenVINO and the resizes around it in torch."""
+
+    def __init__(self, spynet: nn.Module, name: str) -> None:
+        super().__init__()
+        image = torch.rand(1, 3, 64, 64)
+        self.coarse_to_fine = OnOpenVino(CompiledPart(_CoarseToFine(spynet), (image, image), name, "fp32"))
+
+    def forward(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        return flow_at_any_size(self.coarse_to_fine, ref, supp)
+
+
+class Reconstruction(nn.Module):
+    """BasicVSR++'s reconstruction of one frame from its five feature sets, concatenated, as one module."""
+
+    def __init__(self, model: BasicVSRPlusPlus) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr_frame: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        spatial, *branches = features.split(self.model.mid_channels, dim=1)
+        return self.model.reconstruct(lr_frame, spatial, branches)
+
+
+class OpenVinoBasicVSRPlusPlus(BasicVSRPlusPlus):
+    """A trained BasicVSR++ whose convolution stacks run on OpenVINO; the propagation code is inherited as it is.
+
+    The pipeline plans a window's memory on `torch_model`: the features every frame keeps between the
+    branches are torch tensors here too, and OpenVINO's own buffers last one call.
+    """
+
+    own_precision = True
+
+    def __init__(self, model: BasicVSRPlusPlus, precision: str) -> None:
+        nn.Module.__init__(self)  # not BasicVSRPlusPlus's: that would build fresh layers, and these are compiled
+        self.torch_model = model.eval()
+        self.mid_channels, self.context_frames = model.mid_channels, model.context_frames
+        self.weights_file = getattr(model, "weights_file", None)
+        self.precision = precision
+        c, size = model.mid_channels, (16, 16)
+        features = lambda sets: torch.rand(1, sets * c, *size)  # noqa: E731
+        frame, flow = torch.rand(1, 3, *size), torch.rand(1, 2, *size)
+
+        def compiled(module: nn.Module, examples: tuple[torch.Tensor, ...], name: str, part_precision: str):
+            return OnOpenVino(CompiledPart(module, examples, f"basicvsrpp-{name}", part_precision))
+
+        self.spynet = OpenVinoSPyNet(model.spynet, "basicvsrpp-spynet")
+        self.feat_extract = compiled(model.feat_extract, (frame,), "features", precision)
+        self.deform_align = nn.ModuleDict({
+            name: compiled(model.deform_align[name], (features(2), features(3), flow, flow), f"align-{name}", "fp32")
+            for name in BRANCHES})
+        self.backbone = nn.ModuleDict({
+            name: compiled(model.backbone[name], (features(2 + i),), f"backbone-{name}", precision)
+            for i, name in enumerate(BRANCHES)})
+        self.head = compiled(Reconstruction(model), (frame, features(5)), "reconstruction", precision)
+
+    def reconstruct(self, lr_frame: torch.Tensor, spatial: torch.Tensor, branch_features: list[torch.Tensor]):
+        return self.head(lr_frame, torch.cat([spatial, *branch_features], dim=1))
+
+
 def openvino_version_of(model: nn.Module, precision: str) -> nn.Module | None:
     """The model on OpenVINO, or None for models that have no OpenVINO form yet."""
     if isinstance(model, FRVSR):
         return OpenVinoFRVSR(model, precision)
     if isinstance(model, (SRVGGNetCompact, RRDBNet)):
         return OpenVinoPerFrame(model, precision)
+    if isinstance(model, BasicVSRPlusPlus):
+        return OpenVinoBasicVSRPlusPlus(model, precision)
     return None

@@ -9,6 +9,7 @@ are; `spynet_key_from_mmagic` renames mmagic's.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -56,10 +57,7 @@ class SPyNet(nn.Module):
         if ref.shape != supp.shape or ref.dim() != 4 or ref.shape[1] != 3:
             raise ValueError(f"SPyNet wants two (N, 3, H, W) images of one size, got {tuple(ref.shape)} and "
                              f"{tuple(supp.shape)}")
-        height, width = ref.shape[2:]
-        size = (_round_up(height), _round_up(width))
-        flow = self.coarse_to_fine(_resize(ref, size), _resize(supp, size))
-        return resize_flow(flow, (height, width))
+        return flow_at_any_size(self.coarse_to_fine, ref, supp)
 
     def coarse_to_fine(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
         """The flow on images whose sides are multiples of 32, refined from the coarsest level up."""
@@ -76,6 +74,17 @@ class SPyNet(nn.Module):
     def normalise(self, image: torch.Tensor) -> torch.Tensor:
         """ImageNet statistics: the trained weights expect them (the original SPyNet was trained so)."""
         return (image - self.mean) / self.std
+
+
+def flow_at_any_size(coarse_to_fine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ref: torch.Tensor,
+                     supp: torch.Tensor) -> torch.Tensor:
+    """`coarse_to_fine` (which needs sides that are multiples of 32) on images of any size: resized up to the
+    next multiples and the flow resized back. Apart, so that an engine can run coarse_to_fine and leave the
+    resizes to torch."""
+    height, width = ref.shape[2:]
+    size = (_round_up(height), _round_up(width))
+    flow = coarse_to_fine(_resize(ref, size), _resize(supp, size))
+    return resize_flow(flow, (height, width))
 
 
 def image_pyramid(image: torch.Tensor) -> list[torch.Tensor]:

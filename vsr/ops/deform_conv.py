@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -96,7 +97,7 @@ def _check_shapes(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, wei
     return groups
 
 
-def _sampling_grid(offset: torch.Tensor, rows: range, in_size: tuple[int, int], kernel: tuple[int, int],
+def _sampling_grid(offset: torch.Tensor, rows: Rows, in_size: tuple[int, int], kernel: tuple[int, int],
                    stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int]) -> torch.Tensor:
     """grid_sample's grid (N*G, K*rows, Wo, 2) for output rows `rows`, in offset's dtype (at least float32).
 
@@ -115,17 +116,21 @@ def _sampling_grid(offset: torch.Tensor, rows: range, in_size: tuple[int, int], 
     tap_rows = torch.arange(kh, **exact).repeat_interleave(kw)  # i for k = i*kw + j
     tap_cols = torch.arange(kw, **exact).repeat(kh)  # j
     out_rows = torch.arange(rows.start, rows.stop, **exact)
+    count = rows.stop - rows.start
     out_cols = torch.arange(wo, **exact)
     y = out_rows[None, :, None] * stride[0] - padding[0] + tap_rows[:, None, None] * dilation[0]  # (K, rows, 1)
     x = out_cols[None, None, :] * stride[1] - padding[1] + tap_cols[:, None, None] * dilation[1]  # (K, 1, Wo)
     base_y, base_x = ((2 * y + 1) / h - 1).to(offset.dtype), ((2 * x + 1) / w - 1).to(offset.dtype)
-    deltas = offset[:, :, rows.start:rows.stop].reshape(n, groups, kh * kw, 2, len(rows), wo)
-    grid_y = torch.add(base_y, deltas[:, :, :, 0], alpha=2 / h)  # (N, G, K, rows, Wo)
-    grid_x = torch.add(base_x, deltas[:, :, :, 1], alpha=2 / w)
-    return torch.stack((grid_x, grid_y), dim=-1).reshape(n * groups, kh * kw * len(rows), wo, 2)
+    deltas = rows.of(offset).reshape(n, groups, kh * kw, 2, count, wo)
+    if torch.jit.is_tracing():  # h and w are traced sizes there, which alpha= cannot take
+        grid_y, grid_x = base_y + deltas[:, :, :, 0] * (2 / h), base_x + deltas[:, :, :, 1] * (2 / w)
+    else:
+        grid_y = torch.add(base_y, deltas[:, :, :, 0], alpha=2 / h)  # (N, G, K, rows, Wo)
+        grid_x = torch.add(base_x, deltas[:, :, :, 1], alpha=2 / w)
+    return torch.stack((grid_x, grid_y), dim=-1).reshape(n * groups, kh * kw * count, wo, 2)
 
 
-def _sample_taps(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, rows: range,
+def _sample_taps(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, rows: Rows,
                  kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
                  dilation: tuple[int, int]) -> torch.Tensor:
     """The masked bilinear samples (N, Cin*K, rows*Wo), channel c*K + k, ready for the weight matmul.
@@ -140,11 +145,37 @@ def _sample_taps(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, rows
     grid = _sampling_grid(offset, rows, (h, w), kernel, stride, padding, dilation)
     sampled = F.grid_sample(x.reshape(n * groups, cin // groups, h, w), grid, mode="bilinear",
                             padding_mode="zeros", align_corners=False)  # (N*G, Cin/G, K*rows, Wo)
-    sampled = sampled.reshape(n, groups, cin // groups, taps, len(rows), -1)
-    band_mask = mask[:, :, rows.start:rows.stop].reshape(n, groups, 1, taps, len(rows), -1)
+    count = rows.stop - rows.start
+    sampled = sampled.reshape(n, groups, cin // groups, taps, count, -1)
+    band_mask = rows.of(mask).reshape(n, groups, 1, taps, count, -1)
     # In place when nothing will be differentiated: the sampled tensor is the largest one here.
     sampled = sampled * band_mask if torch.is_grad_enabled() else sampled.mul_(band_mask)
     return sampled.reshape(n, cin * taps, -1)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A band of output rows, start to stop; `whole` when it is every row, which a traced graph needs (its
+    sizes are traced values, not numbers to slice with)."""
+
+    start: int
+    stop: int
+    whole: bool = False
+
+    def of(self, tensor: torch.Tensor) -> torch.Tensor:
+        """This band's rows of an (N, C, Ho, Wo) tensor."""
+        return tensor if self.whole else tensor[:, :, self.start:self.stop]
+
+
+def _bands(x: torch.Tensor, groups: int, kernel: tuple[int, int], out_height: int, out_width: int,
+           element_size: int) -> list[Rows]:
+    """The output rows in bands that fit GATHER_BUDGET_BYTES; traced for export, one band of any height (the
+    exported graph then works at every size, which Python-computed bands would fix to the traced one)."""
+    if torch.jit.is_tracing():
+        return [Rows(0, out_height, whole=True)]
+    per_band = _rows_per_band(x, groups, kernel, out_width, element_size)
+    return [Rows(start, min(start + per_band, out_height), whole=per_band >= out_height)
+            for start in range(0, out_height, per_band)]
 
 
 def _rows_per_band(x: torch.Tensor, groups: int, kernel: tuple[int, int], out_width: int,
@@ -170,15 +201,13 @@ def _deform_conv2d_torch(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tens
     out_height, out_width = offset.shape[2:]
     sample_dtype = torch.promote_types(x.dtype, torch.float32)
     weight_matrix = weight.reshape(weight.shape[0], -1)  # (Cout, Cin*K), column c*K + i*kw + j
-    rows_per_band = _rows_per_band(x, groups, kernel, out_width, torch.finfo(sample_dtype).bits // 8)
     x_wide, offset_wide, mask_wide = x.to(sample_dtype), offset.to(sample_dtype), mask.to(sample_dtype)
     bands = []
-    for start in range(0, out_height, rows_per_band):
-        rows = range(start, min(start + rows_per_band, out_height))
+    for rows in _bands(x, groups, kernel, out_height, out_width, torch.finfo(sample_dtype).bits // 8):
         with torch.autocast(x.device.type, enabled=False):
             taps = _sample_taps(x_wide, offset_wide, mask_wide, rows, kernel, stride, padding, dilation)
         band = torch.matmul(weight_matrix, taps.to(x.dtype))  # (N, Cout, rows*Wo)
-        bands.append(band.reshape(x.shape[0], -1, len(rows), out_width))
+        bands.append(band.reshape(x.shape[0], -1, rows.stop - rows.start, out_width))
     out = bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)
     return out if bias is None else out + bias.reshape(1, -1, 1, 1).to(out.dtype)
 

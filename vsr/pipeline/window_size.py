@@ -218,7 +218,8 @@ def carry_memory(model: nn.Module, height: int, width: int, device: torch.device
 
 def _measured(model: nn.Module, height: int, width: int, device: torch.device, precision: str,
               tile: int) -> tuple[int, int, int]:
-    network = getattr(model, "_orig_mod", model)  # under torch.compile, the module it compiled
+    # Under torch.compile, the module it compiled; on OpenVINO, the torch model it was made from.
+    network = getattr(model, "torch_model", None) or getattr(model, "_orig_mod", model)
     if tile > 0:
         height, width = min(height, tile), min(width, tile)
     multiple = getattr(model, "size_multiple", 1)

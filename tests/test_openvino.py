@@ -212,10 +212,28 @@ def test_export_writes_an_onnx_step_that_streams_as_the_model_does(tmp_path, run
 def test_export_refuses_models_it_cannot_write_and_keeps_existing_files(tmp_path, run_cli):
     pytest.importorskip("onnx", reason="vsr export needs the onnx package")
     target = tmp_path / "m.onnx"
-    result = run_cli("export", "--model", "basicvsrpp-small", "-o", target)
+    result = run_cli("export", "--model", "bicubic", "-o", target)
     assert result.exit_code == 1 and "no ONNX export yet" in result.stderr and not target.exists()
     target.write_bytes(b"mine")
     assert run_cli("export", "-o", target).exit_code == 1 and target.read_bytes() == b"mine"
+
+
+def test_a_windowed_model_exports_for_one_window_and_size_and_runs_in_onnx_runtime(tmp_path, run_cli):
+    pytest.importorskip("onnx", reason="vsr export needs the onnx package")
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the test extra installs ONNX Runtime")
+    from vsr.backends.onnx_export import FixedShape, export_onnx
+
+    model = tiny_basicvsrpp()
+    target = tmp_path / "window.onnx"
+    assert export_onnx(model, "tiny", target, overwrite=False, fixed=FixedShape(4, 80, 72)) == ["frames"]
+    clip = torch.stack(smooth_frames(4, 72, 80), dim=1)  # SPyNet resizes 72x80 to multiples of 32 and back
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    ours = torch.from_numpy(session.run(["sr"], {"frames": clip.numpy()})[0])
+    with torch.inference_mode():
+        reference = model(clip)
+    assert ours.shape == (1, 4, 3, 288, 320) and levels(ours, reference) <= 1
+    refused = run_cli("export", "--model", "basicvsrpp-small", "-o", tmp_path / "b.onnx")
+    assert refused.exit_code == 1 and "--size WxH" in refused.stderr and not (tmp_path / "b.onnx").exists()
 
 
 @pytest.mark.parametrize("name", ["frvsr", "frvsr-real", "tecogan"])

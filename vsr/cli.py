@@ -373,20 +373,26 @@ def convert(source: Path | None, output: Path, model_name: str | None, scale: in
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="Weights file to load instead.")
 @click.option("--scale", type=int, default=None, help="Upscaling factor (default: the model's).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="An .onnx file.")
+@click.option("--window", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Windowed models (basicvsrpp*): frames per window.")
+@click.option("--size", default=None, help="Windowed models: the low-res frame size, WxH (e.g. 320x180).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def export_command(model_name: str | None, weights: Path | None, scale: int | None, output: Path,
-                   overwrite: bool) -> None:
-    """Write a model as ONNX (opset 17, dynamic height and width) for other runtimes.
+                   window: int, size: str | None, overwrite: bool) -> None:
+    """Write a model as ONNX (opset 17) for other runtimes.
 
-    A streaming model becomes one step: inputs frame, previous_lr, previous_sr (the last frame and its output;
-    for a stream's first frame, the frame itself and zeros), output sr. A per-frame model: frame -> sr.
-    Frames are (1, 3, H, W) float RGB in [0, 1].
+    A streaming model becomes one step, with dynamic height and width: inputs frame, previous_lr, previous_sr
+    (the last frame and its output; for a stream's first frame, the frame itself and zeros), output sr. A
+    per-frame model: frame -> sr. Frames are (1, 3, H, W) float RGB in [0, 1]. A windowed model (basicvsrpp*)
+    is exported for one window and frame size (--window, --size): frames (1, T, 3, H, W) -> sr (1, T, 3, 4H, 4W);
+    run it on overlapping windows and keep their middle frames.
     """
-    from vsr.backends.onnx_export import export_onnx
+    from vsr.backends.onnx_export import FixedShape, export_onnx
     from vsr.models.zoo import DEFAULT_MODEL, build_model
 
     name = model_name or DEFAULT_MODEL
-    inputs = export_onnx(build_model(name, scale, weights), name, output, overwrite)
+    width, height = _size(size, "--size") if size else (0, 0)
+    inputs = export_onnx(build_model(name, scale, weights), name, output, overwrite, FixedShape(window, width, height))
     click.echo(f"vsr: {name} -> {output} (inputs: {', '.join(inputs)}; output: sr)")
 
 

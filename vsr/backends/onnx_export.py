@@ -5,12 +5,19 @@ as plain inputs: the caller feeds each output back. The first frame of a stream 
 previous_lr and zeros as previous_sr, which gives exactly the no-history step. A per-frame network is
 (frame) -> sr. Height and width are dynamic; frames are (1, 3, H, W) float RGB in [0, 1], H and W
 multiples of the model's size_multiple.
+
+A windowed model (BasicVSR++) is exported whole over a fixed window of frames at a fixed frame size,
+(1, T, 3, H, W) -> (1, T, 3, 4H, 4W): its traced graph keeps Python decisions on sizes (padding to SPyNet's
+minimum, resizing to multiples of 32) as they were for the size traced. Run it on overlapping windows and
+keep each window's middle frames, as `vsr run` does: a frame needs a few neighbours on each side for its
+full quality.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,6 +26,7 @@ from torch import nn
 from vsr.backends.frame_graphs import SingleFrame
 from vsr.errors import VsrError
 from vsr.io.destination import check_destination, commit, discard, temporary_sibling
+from vsr.models.basicvsrpp import BasicVSRPlusPlus
 from vsr.models.frvsr import FRVSR, FRVSRState
 from vsr.models.srvgg import SRVGGNetCompact
 
@@ -36,14 +44,24 @@ class FRVSRStep(nn.Module):
         return self.model.step(frame, FRVSRState(previous_lr, previous_sr))[0]
 
 
-def export_onnx(model: nn.Module, name: str, target: Path, overwrite: bool) -> list[str]:
-    """Write `model` to `target` as ONNX; returns the graph's input names."""
+@dataclass(frozen=True)
+class FixedShape:
+    """The window (frames) and low-res frame size a windowed model is exported for."""
+
+    frames: int = 7
+    width: int = 0
+    height: int = 0
+
+
+def export_onnx(model: nn.Module, name: str, target: Path, overwrite: bool,
+                fixed: FixedShape = FixedShape()) -> list[str]:
+    """Write `model` to `target` as ONNX; returns the graph's input names. `fixed` is for windowed models."""
     if importlib.util.find_spec("onnx") is None:
         raise VsrError(None, "vsr export needs the onnx package: pip install 'vsr[onnx]'")
     if target.suffix != ".onnx":
         raise VsrError(target, "the output must end in .onnx")
     check_destination(target, overwrite, reads=(getattr(model, "weights_file", None),))
-    module, examples, names, dynamic = _graph(model.eval(), name)
+    module, examples, names, dynamic = _graph(model.eval(), name, fixed)
     temporary = temporary_sibling(target)
     try:
         with warnings.catch_warnings(), torch.no_grad():
@@ -56,7 +74,7 @@ def export_onnx(model: nn.Module, name: str, target: Path, overwrite: bool) -> l
     return names
 
 
-def _graph(model: nn.Module, name: str):
+def _graph(model: nn.Module, name: str, fixed: FixedShape):
     """(module, example inputs, input names, dynamic axes) of the model's exportable form."""
     multiple = getattr(model, "size_multiple", 1)
     h, w = 2 * max(multiple, 8), 3 * max(multiple, 8)
@@ -69,5 +87,10 @@ def _graph(model: nn.Module, name: str):
         return FRVSRStep(model), (frame, frame, previous_sr), names, dynamic
     if isinstance(model, SRVGGNetCompact):
         return SingleFrame(model), (frame,), ["frame"], {"frame": space, "sr": upscaled}
+    if isinstance(model, BasicVSRPlusPlus):
+        if fixed.width <= 0 or fixed.height <= 0 or fixed.frames <= 0:
+            raise VsrError(None, f"{name} exports for one window and frame size: give --size WxH (the low-res "
+                                 "input) and --window N")
+        return model, (torch.rand(1, fixed.frames, 3, fixed.height, fixed.width),), ["frames"], None
     raise VsrError(None, f"model {name} has no ONNX export yet: only the FRVSR family (frvsr, frvsr-real, "
-                         "tecogan) and per-frame networks (realesr-animevideov3) export")
+                         "tecogan), BasicVSR++ and per-frame networks (realesr-animevideov3) export")

@@ -15,7 +15,7 @@ nothing: that run is untimed for frames/s and its wall time is reported as "firs
 interleaved (torch, fp32, auto, torch, fp32, auto, ...), so that a busy spell on a shared machine falls on
 every variant alike; frames/s are `vsr run`'s own summary ("N frames in X s (F fps)"), the median over the
 rounds, and "/ torch" divides by torch's median from the same run. "ran on" is what `vsr run` said ran the
-model (its last line, "vsr: MODEL ran on ..."): a model with no OpenVINO form runs on torch and says so.
+model (its line "vsr: MODEL ran on ..."): a model with no OpenVINO form runs on torch and says so.
 
 The clip is made here (320x180, 30 frames at 30 frames/s, a textured pattern moving two pixels a frame, as
 the tests' `moving_pattern`; 1280x720 out at x4), or `--clip` names a real one.
@@ -110,7 +110,9 @@ def run_vsr(clip: Path, target: Path, model: str, flags: list[str], cache: Path,
     wall = time.perf_counter() - started
     errors = done.stderr.strip().splitlines()
     last = errors[-1] if errors else ""
-    match, said = REPORT.search(done.stdout), RAN_ON.match(last)
+    # Windowed models add a line on their windows after the "ran on" one.
+    said = next((found for found in map(RAN_ON.match, reversed(errors)) if found), None)
+    match = REPORT.search(done.stdout)
     if done.returncode != 0 or match is None:
         return Run(None, wall, (last or f"exit status {done.returncode}")[:160])
     return Run(float(match.group(3)), wall, said.group(1) if said else "?")

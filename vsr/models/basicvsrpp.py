@@ -181,6 +181,9 @@ class BasicVSRPlusPlus(nn.Module):
     def reconstruct_frames(self, lr: torch.Tensor, spatial: list[torch.Tensor],
                            branches: dict[str, list[torch.Tensor]], count: int) -> torch.Tensor:
         """The first `count` output frames, written into one tensor as they come (no list of them to stack)."""
+        if torch.jit.is_tracing():  # traced for export, a tensor made empty would be stored as a constant
+            return torch.stack([self.reconstruct(lr[:, i], spatial[i], [b[i] for b in branches.values()])
+                                for i in range(count)], dim=1)
         sr = None
         for i in range(count):
             frame = self.reconstruct(lr[:, i], spatial[i], [b[i] for b in branches.values()])
@@ -222,15 +225,14 @@ class BasicVSRPlusPlus(nn.Module):
         # The flow that carries frame `index`'s neighbour in propagation order onto frame `index`.
         flow_to = (lambda index: flows[:, index]) if backward else (lambda index: flows[:, index - 1 + carried])
         step_back = 1 if backward else -1
-        propagated = done[-1] if done else spatial[0].new_zeros(spatial[0].shape[0], self.mid_channels,
-                                                                 *spatial[0].shape[-2:])
+        first = spatial[0]
+        propagated = done[-1] if done else _zeros(first, (first.shape[0], self.mid_channels, *first.shape[-2:]))
         for index in order:
             current = spatial[index]
             if done:
                 flow_1 = flow_to(index)
                 condition_1 = flow_warp(propagated, flow_1)
-                two_back, flow_2, condition_2 = (torch.zeros_like(propagated), torch.zeros_like(flow_1),
-                                                 torch.zeros_like(condition_1))
+                two_back, flow_2, condition_2 = (_zeros(propagated), _zeros(flow_1), _zeros(condition_1))
                 if len(done) > 1:
                     two_back = done[-2]
                     # Second order: chain the flow one more step, from the previous frame to the one before.
@@ -253,6 +255,12 @@ class BasicVSRPlusPlus(nn.Module):
         hr = F.leaky_relu(self.conv_hr(hr), 0.1)
         hr = self.conv_last(hr)
         return hr + F.interpolate(lr_frame, scale_factor=4, mode="bilinear", align_corners=False)
+
+
+def _zeros(like: torch.Tensor, shape: Sequence[int] | None = None) -> torch.Tensor:
+    """Zeros of `like`'s dtype and device (and shape, unless given) as a broadcast view of one zero: no memory
+    of their own, and an exported graph stores one number instead of a frame of zeros."""
+    return like.new_zeros(()).expand(like.shape if shape is None else shape)
 
 
 def _pad_to_min_size(lr: torch.Tensor, size: int) -> torch.Tensor:

@@ -48,7 +48,7 @@ class ChunkSize(click.ParamType):
     name = "auto|N"
 
     def convert(self, value, param, ctx):
-        from vsr.pipeline.window_size import parse_chunk
+        from vsr.pipeline.chunk_option import parse_chunk
 
         try:
             return parse_chunk(value)
@@ -261,14 +261,21 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
     The default model is frvsr (see `vsr models`)."""
     from vsr.io.live import is_stream_address
     from vsr.io.writer import EncoderSettings
-    from vsr.models.zoo import DEFAULT_MODEL, build_model
-    from vsr.pipeline.job import LiveOptions, open_live, pick_device, upscale_video
 
     live_source, streamed = is_stream_address(str(input_path)), is_stream_address(str(output))
     if not live_source and (input_format or reconnect):
         raise VsrError(input_path, "--input-format and --reconnect are for '-' and URLs; a file is probed as it is")
     if not streamed and stream_format:
         raise VsrError(output, "--format is for '-' and URLs; a file's container follows its extension")
+    plain = (tile == 0 and not (realtime or compile_model or stabilize or folder_fps or live_source or streamed)
+             and refine_args["refine"] == "none" and refine_args["refine_weights"] is None)
+    if model_name == "bicubic" and weights is None and device != "cuda" and plain:
+        if _bicubic_on_planes(input_path, output, scale or 4, EncoderSettings(codec, crf, preset), overwrite,
+                              strict, quiet):
+            return
+
+    from vsr.models.zoo import DEFAULT_MODEL, build_model
+    from vsr.pipeline.job import LiveOptions, open_live, pick_device, upscale_video
     options = LiveOptions(input_format, reconnect, input_timeout or None, stream_format, on_overload)
 
     if device == "cuda":
@@ -317,6 +324,31 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
     if report.windows is not None and report.windows.plan is not None and report.windows.plan.look_ahead:
         _say(f"vsr: {report.windows.plan.describe(report.frames)}; "
              f"{report.windows.overhead:.2f} frames computed per frame output")
+
+
+def _bicubic_on_planes(source: Path, target: Path, scale: int, settings, overwrite: bool, strict: bool,
+                       quiet: bool) -> bool:
+    """`vsr run --model bicubic` without torch, on the YUV planes, where the source and the encoder take
+    8-bit 4:2:0 (vsr/pipeline/plane_bicubic.py); False, with nothing written, where they do not."""
+    from vsr.io.destination import check_destination
+    from vsr.io.probe import probe
+    from vsr.io.writer import is_video_path
+    from vsr.pipeline.plane_bicubic import takes_planes, upscale_planes
+
+    if scale not in (2, 3, 4) or not is_video_path(target):
+        return False
+    check_destination(target, overwrite, reads=[source], folder=None)
+    info = probe(source)
+    if not takes_planes(info):
+        return False
+    report = upscale_planes(source, target, info, scale, settings, progress=not quiet, strict=strict)
+    if report is None:
+        return False
+    for note in report.notes:
+        click.echo(f"vsr: warning: {note}", err=True)
+    click.echo(f"vsr: {report.frames} frames in {report.seconds:.1f} s ({report.fps:.2f} fps) -> {report.output}")
+    _say("vsr: bicubic ran on the video's YUV planes (OpenCV's bicubic, the same kernel; no torch)")
+    return True
 
 
 @cli.command()

@@ -33,6 +33,19 @@ class FrameReader:
             frames = self._live_frames()
         else:
             frames = self._folder_frames() if self.info.is_frame_folder else self._video_frames()
+        yield from self._counted(frames)
+
+    def pictures(self) -> Iterator[tuple[av.VideoFrame, int, Fraction]]:
+        """A video file's decoded pictures as they come (the decoder's pixel format, no RGB), each with its
+        repaired pts and the time base: for work done on the YUV planes."""
+        with open_container(Path(self.info.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            time_base = Fraction(stream.time_base)
+            timed = self._timed(self._decode_tolerantly(container, stream))
+            yield from self._counted((decoded, pts, time_base) for decoded, pts in timed)
+
+    def _counted(self, frames: Iterator) -> Iterator:
         for frame in frames:
             self.frames_read += 1
             yield frame
@@ -66,14 +79,18 @@ class FrameReader:
         rgb_format = "rgb48le" if self.info.bit_depth > 8 else "rgb24"
         matrix = swscale_matrix(assumed_matrix(self.info.color, self.info.height))
         color_range = swscale_range(self.info.color.range)
-        timestamps = _IncreasingTimestamps(round(1 / (self.info.frame_rate * self.info.time_base)) or 1)
         to_rgb = VideoReformatter()  # one swscale context for the whole video
+        for decoded, pts in self._timed(decoded_frames):
+            rgb = to_rgb.reformat(decoded, format=rgb_format, width=self.info.width, height=self.info.height,
+                                  src_colorspace=matrix, src_color_range=color_range, threads=1)
+            yield Frame(rgb.to_ndarray(), pts, time_base)
+
+    def _timed(self, decoded_frames: Iterator[av.VideoFrame]) -> Iterator[tuple[av.VideoFrame, int]]:
+        """Each decoded frame with a strictly increasing pts; the repairs are counted as a problem."""
+        timestamps = _IncreasingTimestamps(round(1 / (self.info.frame_rate * self.info.time_base)) or 1)
         try:
             for decoded in decoded_frames:
-                pts = timestamps.next(decoded.pts)
-                rgb = to_rgb.reformat(decoded, format=rgb_format, width=self.info.width, height=self.info.height,
-                                      src_colorspace=matrix, src_color_range=color_range, threads=1)
-                yield Frame(rgb.to_ndarray(), pts, time_base)
+                yield decoded, timestamps.next(decoded.pts)
         finally:
             if timestamps.repaired:
                 self.problems.append(f"{timestamps.repaired} frame(s) had a missing, repeated or backward "

@@ -366,10 +366,19 @@ class VideoFileWriter:
         picture = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(frame.image), format=self._rgb_format)
         picture = self._to_yuv.reformat(picture, format=self._pix_fmt, dst_colorspace=self._matrix,
                                         dst_color_range=self._range, threads=1)
+        self.write_picture(picture, frame.pts, frame.time_base)
+
+    @property
+    def pixel_format(self) -> str:
+        """The encoder's pixel format: a picture already in it (and in this video's colours) is written as it is."""
+        return self._pix_fmt
+
+    def write_picture(self, picture: av.VideoFrame, pts: int, time_base: Fraction) -> None:
+        """A picture in the encoder's pixel format and the video's colour matrix and range."""
         if self._slots:
-            picture.pts, picture.time_base = self._slots.place(frame), self._slots.time_base
+            picture.pts, picture.time_base = self._slots.place(pts, time_base), self._slots.time_base
         else:
-            picture.pts, picture.time_base = frame.pts, frame.time_base
+            picture.pts, picture.time_base = pts, time_base
         picture.colorspace, picture.color_range = self.color.matrix, self.color.range
         picture.color_primaries, picture.color_trc = self.color.primaries, self.color.transfer
         try:
@@ -508,15 +517,15 @@ class _FrameSlots:
         self.frames = 0
         self._last: int | None = None
 
-    def place(self, frame: Frame) -> int:
-        time = Fraction(frame.pts) * Fraction(frame.time_base)
+    def place(self, pts: int, time_base: Fraction) -> int:
+        time = Fraction(pts) * Fraction(time_base)
         if self._last is None:
             self.origin = time
         exact = (time - self.origin) * self.frame_rate
         slot = round(exact)
         if self._last is not None:
             slot = max(slot, self._last + 1)
-        if abs(slot - exact) > self.TOLERANCE + Fraction(frame.time_base) * self.frame_rate:
+        if abs(slot - exact) > self.TOLERANCE + Fraction(time_base) * self.frame_rate:
             self.moved += 1
         self._last = slot
         self.frames += 1

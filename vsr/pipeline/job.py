@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -24,6 +24,7 @@ from vsr.models.refiner import DiffusionRefiner, Sampling
 from vsr.pipeline.inference import NonFiniteOutput, upscale_frames, uses_streaming
 from vsr.pipeline.window_size import AUTO, FIXED_WINDOW, Chunk, WindowStats, carries_state
 from vsr.pipeline.refinement import Refinement, refine_frames
+from vsr.pipeline.report import JobReport, check_complete, source_notes
 from vsr.pipeline.stabilize import Stabilization, stabilize_frames
 from vsr.pipeline.threads import Overload, run_threaded
 from vsr.pipeline.tiles import usable_tile_size
@@ -39,19 +40,6 @@ class LiveOptions:
     read_timeout: float | None = 10.0  # seconds of silence that end a network input; None: wait forever
     stream_format: str | None = None  # the container of a stream target; None: the usual one for the address
     on_overload: str = "delay"  # when the model is slower than a live source: "delay" (fall behind) or "drop"
-
-
-@dataclass
-class JobReport:
-    frames: int
-    seconds: float
-    output: Path
-    notes: list[str] = field(default_factory=list)
-    windows: WindowStats | None = None  # the windows chosen (plan) and frames computed per frame output
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -173,10 +161,7 @@ def _upscale(source, target, info, live, model, device, chunk, tile, tile_overla
             writer.write(frame)
             frames += 1
             bar.update()
-        if frames == 0:
-            raise VsrError(source, "no frame could be decoded")
-        if strict and reader.problems:
-            raise VsrError(source, f"{'; '.join(reader.problems)} (--strict: nothing written)")
+        check_complete(source, reader, frames, strict)
         writer.close()
     except torch.OutOfMemoryError:
         writer.abort()
@@ -196,11 +181,9 @@ def _upscale(source, target, info, live, model, device, chunk, tile, tile_overla
         raise
     finally:
         bar.close()
-    notes = [f"{source}: {problem}" for problem in reader.problems]
+    notes = source_notes(source, reader, frames)
     if folder_fps is not None and not info.is_frame_folder:
         notes.append(f"{source}: --fps applies to PNG-folder inputs; a video file keeps its own frame times")
-    if reader.frames_lost:
-        notes.append(f"{source}: the output has the {frames} frames that decoded")
     if live is not None:
         notes += [f"{source}: {note}" for note in live.notes]
     if overload is not None and overload.dropped:

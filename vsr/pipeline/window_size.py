@@ -25,10 +25,10 @@ import torch
 from torch import nn
 
 from vsr.io.memory import available_memory
+from vsr.pipeline.chunk_option import AUTO, Chunk, parse_chunk  # noqa: F401 (parse_chunk: for callers)
 from vsr.pipeline.peak_bytes import Usage, measure_bytes
 from vsr.pipeline.tiles import tile_count, tiled_pixel_ratio
 
-AUTO = "auto"
 BUDGET_SHARE = 0.5  # of free memory: room for operator workspaces, the allocator's slack, the other stages
 MAX_WINDOW = 1000  # frames: beyond it the look-ahead costs under 1% and the output would wait too long
 FIXED_WINDOW = 8  # models without temporal context: any window gives the same frames, this one small batches
@@ -47,7 +47,6 @@ ROUNDING_BYTES_PER_PIXEL = 18
 # model's size multiple, which the tiles are cut from. Untiled, the model's own measurement holds its input.
 TILED_CLIP_BYTES_PER_PIXEL = 24
 
-Chunk = int | str  # a number of core frames, or "auto"
 
 
 @dataclass(frozen=True)
@@ -121,20 +120,6 @@ def canvas_dtype(pixel_dtype: np.dtype) -> torch.dtype:
 def carries_state(model: nn.Module) -> bool:
     """Models offering forward_window(lr, core, carry) hand their forward state from window to window."""
     return callable(getattr(model, "forward_window", None))
-
-
-def parse_chunk(value: Chunk) -> Chunk:
-    """'auto' or a whole number >= 1 of frames; ValueError, saying so, for anything else."""
-    if isinstance(value, str) and value.strip().lower() == AUTO:
-        return AUTO
-    problem = f"{value!r} is neither auto nor a whole number of frames, at least 1"
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ValueError(problem) from None
-    if number < 1:
-        raise ValueError(problem)
-    return number
 
 
 def plan_windows(model: nn.Module, chunk: Chunk, height: int, width: int, device: torch.device,

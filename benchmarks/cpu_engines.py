@@ -14,7 +14,9 @@ Each variant has its own VSR_CACHE_DIR in a temporary folder, so its first run e
 nothing: that run is untimed for frames/s and its wall time is reported as "first run s". Then R rounds run
 interleaved (torch, fp32, auto, torch, fp32, auto, ...), so that a busy spell on a shared machine falls on
 every variant alike; frames/s are `vsr run`'s own summary ("N frames in X s (F fps)"), the median over the
-rounds, and "/ torch" divides by torch's median from the same run. "ran on" is what `vsr run` said ran the
+rounds, and "/ torch" divides by torch's median from the same run. Each run's peak RSS is its process's own rusage;
+the last round's outputs are kept and each is compared with torch's (PSNR of the luma planes: what the
+engine and precision change, after encoding). "ran on" is what `vsr run` said ran the
 model (its line "vsr: MODEL ran on ..."): a model with no OpenVINO form runs on torch and says so.
 
 The clip is made here (320x180, 30 frames at 30 frames/s, a textured pattern moving two pixels a frame, as
@@ -32,10 +34,12 @@ import datetime
 import os
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,12 +89,14 @@ class Run:
     fps: float | None  # vsr run's own figure; None when it failed
     wall: float  # the whole process
     ran_on: str  # what vsr said ran the model, or why it failed
+    peak_mib: float | None = None  # the process's peak RSS
 
 
 @dataclass
 class Result:
     first: Run | None = None
     rounds: list[Run] = field(default_factory=list)
+    psnr_y: float | None = None  # of the output against torch's (fp32 on a CPU)
 
     def median_fps(self) -> float | None:
         figures = [run.fps for run in self.rounds if run.fps is not None]
@@ -102,20 +108,39 @@ def run_vsr(clip: Path, target: Path, model: str, flags: list[str], cache: Path,
                "--device", "cpu", "--overwrite", "--quiet", *flags]
     environment = dict(os.environ, VSR_CACHE_DIR=str(cache))
     started = time.perf_counter()
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=timeout,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return Run(None, time.perf_counter() - started, f"timed out after {timeout:.0f} s")
-    wall = time.perf_counter() - started
-    errors = done.stderr.strip().splitlines()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, cwd=ROOT, env=environment)
+        timer = threading.Timer(timeout, process.kill)
+        timer.start()
+        _, status, usage = os.wait4(process.pid, 0)  # the child's own rusage: its peak RSS
+        timer.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0), err.seek(0)
+        stdout, errors = out.read(), err.read().strip().splitlines()
+    if process.returncode == -signal.SIGKILL and wall >= timeout:
+        return Run(None, wall, f"timed out after {timeout:.0f} s")
     last = errors[-1] if errors else ""
     # Windowed models add a line on their windows after the "ran on" one.
     said = next((found for found in map(RAN_ON.match, reversed(errors)) if found), None)
-    match = REPORT.search(done.stdout)
-    if done.returncode != 0 or match is None:
-        return Run(None, wall, (last or f"exit status {done.returncode}")[:160])
-    return Run(float(match.group(3)), wall, said.group(1) if said else "?")
+    match = REPORT.search(stdout)
+    if process.returncode != 0 or match is None:
+        return Run(None, wall, (last or f"exit status {process.returncode}")[:160])
+    return Run(float(match.group(3)), wall, said.group(1) if said else "?", usage.ru_maxrss / 1024)
+
+
+def psnr_y(path: Path, reference: Path) -> float | None:
+    """Mean PSNR of the luma planes of two videos of the same frames; None if either is missing."""
+    if not (path.exists() and reference.exists()):
+        return None
+    with av.open(str(path)) as a, av.open(str(reference)) as b:
+        scores = []
+        for ours, theirs in zip(a.decode(video=0), b.decode(video=0)):
+            y_ours, y_theirs = (frame.to_ndarray(format="yuv420p")[: frame.height].astype(np.float64)
+                                for frame in (ours, theirs))
+            mse = np.mean((y_ours - y_theirs) ** 2)
+            scores.append(100.0 if mse == 0 else 10 * np.log10(255**2 / mse))
+    return float(np.mean(scores)) if scores else None
 
 
 def main() -> None:
@@ -150,11 +175,14 @@ def main() -> None:
                 run = run_vsr(clip, work / "out.mp4", model, flags, caches[variant], args.timeout)
                 results[model, variant].first = run
                 print(f"{model} {variant} first run: {run}", flush=True)
+            outputs = {variant: work / f"{model}-{variant.replace(' ', '-')}.mp4" for variant in VARIANTS}
             for index in range(args.rounds):
                 for variant, flags in VARIANTS.items():
-                    run = run_vsr(clip, work / "out.mp4", model, flags, caches[variant], args.timeout)
+                    run = run_vsr(clip, outputs[variant], model, flags, caches[variant], args.timeout)
                     results[model, variant].rounds.append(run)
                     print(f"{model} {variant} round {index + 1}: {run}", flush=True)
+            for variant in VARIANTS:
+                results[model, variant].psnr_y = psnr_y(outputs[variant], outputs[BASELINE])
     elapsed = time.perf_counter() - started
     section = render(args, models, results, source, elapsed)
     print(section)
@@ -183,10 +211,12 @@ def render(args: argparse.Namespace, models: list[str], results: dict[tuple[str,
          f"is timed whole as \"first run s\"; then {args.rounds} round{'s' if args.rounds != 1 else ''} "
          "interleaved across the variants. "
          "frames/s: `vsr run`'s own figure, the median over the rounds (each round in brackets); / torch: "
-         "against torch's median in the same run. ran on: what `vsr run` said ran the model."),
+         "against torch's median in the same run. peak RSS: the largest of the rounds' (the process's own "
+         "rusage). PSNR-Y vs torch: the luma of the last round's output against torch's (fp32 on a CPU), after "
+         "both were encoded. ran on: what `vsr run` said ran the model."),
         "",
-        "| model | variant | frames/s | / torch | first run s | ran on |",
-        "|---|---|---|---|---|---|",
+        "| model | variant | frames/s | / torch | first run s | peak RSS MiB | PSNR-Y vs torch | ran on |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for model in models:
         baseline = results[model, BASELINE].median_fps()
@@ -202,7 +232,10 @@ def render(args: argparse.Namespace, models: list[str], results: dict[tuple[str,
                         None)
             if said is None:  # every run failed: say why
                 said = next((run.ran_on for run in [first, *result.rounds] if run is not None), "-")
-            lines.append(f"| {model} | {variant} | {fps} | {ratio} | {first_s} | {said} |")
+            peaks = [run.peak_mib for run in result.rounds if run.peak_mib is not None]
+            peak = f"{max(peaks):.0f}" if peaks else "-"
+            psnr = "-" if result.psnr_y is None else ("identical" if result.psnr_y >= 100 else f"{result.psnr_y:.2f} dB")
+            lines.append(f"| {model} | {variant} | {fps} | {ratio} | {first_s} | {peak} | {psnr} | {said} |")
     return "\n".join(lines) + "\n"
 
 

@@ -81,11 +81,12 @@ def test_realtime_refuses_an_existing_output_before_measuring(tmp_path, run_cli)
 
 def test_vsr_run_realtime_reports_its_plan_and_writes_the_same_frames(tmp_path, run_cli):
     clip = make_clip(tmp_path / "in.mp4", frames=5)
-    result = run_cli("run", clip, "-o", tmp_path / "out.mp4", "--model", "bicubic", "--scale", "2", "--realtime",
+    # lanczos: a plain bicubic run would take the YUV-plane path (vsr/pipeline/plane_bicubic.py), other frames
+    result = run_cli("run", clip, "-o", tmp_path / "out.mp4", "--model", "lanczos", "--scale", "2", "--realtime",
                      "--quiet")
     assert result.exit_code == 0, result.output
-    assert "realtime: bicubic infers" in result.stderr and "keeps up" in result.stderr
-    plain = run_cli("run", clip, "-o", tmp_path / "plain.mp4", "--model", "bicubic", "--scale", "2", "--quiet")
+    assert "realtime: lanczos infers" in result.stderr and "keeps up" in result.stderr
+    plain = run_cli("run", clip, "-o", tmp_path / "plain.mp4", "--model", "lanczos", "--scale", "2", "--quiet")
     assert plain.exit_code == 0
     assert frame_times(tmp_path / "out.mp4") == frame_times(clip)
     assert (tmp_path / "out.mp4").read_bytes() == (tmp_path / "plain.mp4").read_bytes()

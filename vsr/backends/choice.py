@@ -102,5 +102,5 @@ def _describe(wrapped: nn.Module, precision: str) -> str:
     if hasattr(wrapped, "history"):
         return f"{precision} reconstruction, fp32 motion"
     if hasattr(wrapped, "deform_align"):
-        return f"{precision} features and reconstruction, fp32 flow and alignment"
+        return f"{precision} features and reconstruction, fp32 flow, alignment on torch"
     return precision

@@ -315,11 +315,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
                            compile_model=compile_model, settings=EncoderSettings(codec, crf, preset),
                            overwrite=overwrite, progress=not quiet, refinement=refinement, strict=strict,
                            folder_fps=folder_fps, stabilization=stabilization, live_options=options)
-    for note in report.notes:
-        click.echo(f"vsr: warning: {note}", err=True)
-    # With the video on standard output, everything else goes to stderr.
-    click.echo(f"vsr: {report.frames} frames in {report.seconds:.1f} s ({report.fps:.2f} fps) -> {report.output}",
-               err=streamed)
+    _summarise(report, streamed)
     _say(f"vsr: {model_name or DEFAULT_MODEL} ran on {engine.description}")
     if report.windows is not None and report.windows.plan is not None and report.windows.plan.look_ahead:
         _say(f"vsr: {report.windows.plan.describe(report.frames)}; "
@@ -344,11 +340,17 @@ def _bicubic_on_planes(source: Path, target: Path, scale: int, settings, overwri
     report = upscale_planes(source, target, info, scale, settings, progress=not quiet, strict=strict)
     if report is None:
         return False
-    for note in report.notes:
-        click.echo(f"vsr: warning: {note}", err=True)
-    click.echo(f"vsr: {report.frames} frames in {report.seconds:.1f} s ({report.fps:.2f} fps) -> {report.output}")
+    _summarise(report, streamed=False)
     _say("vsr: bicubic ran on the video's YUV planes (OpenCV's bicubic, the same kernel; no torch)")
     return True
+
+
+def _summarise(report, streamed: bool) -> None:
+    """A run's warnings, then its frames and speed; with the video on standard output, all on stderr."""
+    for note in report.notes:
+        click.echo(f"vsr: warning: {note}", err=True)
+    click.echo(f"vsr: {report.frames} frames in {report.seconds:.1f} s ({report.fps:.2f} fps) -> {report.output}",
+               err=streamed)
 
 
 @cli.command()

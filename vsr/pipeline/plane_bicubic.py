@@ -12,7 +12,6 @@ Nothing here may import torch: the point is not to pay for it.
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -43,7 +42,7 @@ def scale_planes(picture: av.VideoFrame, scale: int) -> av.VideoFrame:
         into = plane_view(target)
         resized = cv2.resize(plane_view(source), (target.width, target.height), dst=into,
                              interpolation=cv2.INTER_CUBIC)
-        if resized is not into and not np.shares_memory(resized, into):  # OpenCV would not write in place
+        if not np.may_share_memory(resized, into):  # OpenCV made a new array instead of writing in place
             into[:] = resized
     return scaled
 
@@ -70,7 +69,7 @@ def upscale_planes(source: Path, target: Path, info: VideoInfo, scale: int, sett
     started, frames = time.perf_counter(), 0
     try:  # whatever stops the run removes the partial
         for picture, pts, time_base in reader.pictures():
-            writer.write_picture(scale_planes(picture, scale), pts, Fraction(time_base))
+            writer.write_picture(scale_planes(picture, scale), pts, time_base)
             frames += 1
             bar.update()
         check_complete(source, reader, frames, strict)

@@ -22,6 +22,20 @@ NIQE_EVERY = 5
 class FriendlyGroup(click.Group):
     """Turns VsrError, Ctrl-C, SIGTERM and SIGHUP into a one-line message and a non-zero exit."""
 
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except KeyboardInterrupt as interrupt:  # before click's own handling begins (shell completion)
+            sys.exit(_stopped(interrupt))
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        """A stop while the arguments are parsed (their types may import modules) would otherwise end
+        in click's "Aborted!" and exit status 1."""
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as interrupt:
+            sys.exit(_stopped(interrupt))
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -29,9 +43,14 @@ class FriendlyGroup(click.Group):
             _say(f"vsr: error: {error}")
             ctx.exit(EXIT_ERROR)
         except KeyboardInterrupt as interrupt:  # the stop handler already holds off further signals
-            how = "interrupted" if exit_status(interrupt) == 130 else f"stopped by {signal_name(interrupt)}"
-            _say(f"vsr: {how}; {getattr(interrupt, 'outcome', 'nothing was written to the output')}")
-            ctx.exit(exit_status(interrupt))
+            ctx.exit(_stopped(interrupt))
+
+
+def _stopped(interrupt: KeyboardInterrupt) -> int:
+    """Says how the run was stopped and what was kept; returns the exit status that tells which signal."""
+    how = "interrupted" if exit_status(interrupt) == 130 else f"stopped by {signal_name(interrupt)}"
+    _say(f"vsr: {how}; {getattr(interrupt, 'outcome', 'nothing was written to the output')}")
+    return exit_status(interrupt)
 
 
 def _say(line: str) -> None:

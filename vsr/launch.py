@@ -8,14 +8,13 @@ import sys
 
 def main() -> None:
     try:
-        from vsr.signals import install_stop_handlers
+        from vsr.signals import install_stop_handlers, run_until_exit
 
         install_stop_handlers()
         from vsr.cli import main as cli_main
-    except KeyboardInterrupt as interrupt:
+
+        run_until_exit(cli_main)
+    except KeyboardInterrupt as interrupt:  # before the command line's own handler took over
         from vsr.signals import exit_status
 
         sys.exit(exit_status(interrupt))
-    from vsr.signals import run_until_exit
-
-    run_until_exit(cli_main)

@@ -2,7 +2,8 @@
 
 Each model runs once per clip of `../shared/data/clips/val/natural` (centre crop, x4, degraded as `vsr bench
 --degradation` does: BI, or realworld with its damage seeded by the clip's name), as `vsr run` does; its
-outputs are then stabilised at several strengths as `vsr run --stabilize --stabilize-strength S` does, and
+outputs are then stabilised at several strengths as `vsr run --stabilize --stabilize-strength S` does (the
+flow on the model's low-res inputs), and
 every version is scored as `vsr bench` scores (PSNR-Y against the ground truth, the detail ratio, tOF, the
 flow-warping error), averaged over clips (each clip counts once). The issue's target: tOF down by at least a
 third, PSNR-Y down by at most 0.3 dB against the model's own unstabilised output.
@@ -98,13 +99,14 @@ def main() -> None:
                 targets = list(clip.gt_frames())
                 lr = (degrade_realworld_stream(iter(targets), SCALE, clip_seed(clip.name), settings=NOISE_ONLY)
                       if degradation == "noise" else clip.lr_frames(iter(targets)))
-                outputs = upscale(engine.model, lr)
+                lr_frames = as_frames(lr)
+                outputs = list(upscale_frames(iter(lr_frames), engine.model, cpu))
                 frames += len(outputs)
                 scores["off"].append(score(outputs, targets))
                 for strength in strengths:
                     start = time.perf_counter()
                     stabilized = list(stabilize_frames(iter(outputs), Stabilization(flow_net, strength), cpu, SCALE,
-                                                       stats=trust[strength]))
+                                                       stats=trust[strength], inputs=iter(lr_frames)))
                     seconds[strength] += time.perf_counter() - start
                     scores[strength].append(score(stabilized, targets))
                 scores[TRUTH_FLOW].append(score(blend_along_truth(outputs, targets, 0.5), targets))
@@ -125,9 +127,12 @@ def main() -> None:
         write_section(Path(__file__).with_name("RESULTS.md"), HEADING, section)
 
 
+def as_frames(images) -> list[Frame]:
+    return [Frame(image, index, FRAME_TIME) for index, image in enumerate(images)]
+
+
 def upscale(model, images) -> list[Frame]:
-    lr = (Frame(image, index, FRAME_TIME) for index, image in enumerate(images))
-    return list(upscale_frames(lr, model, torch.device("cpu")))
+    return list(upscale_frames(iter(as_frames(images)), model, torch.device("cpu")))
 
 
 def score(outputs: list[Frame], targets: list[np.ndarray]) -> dict[str, float]:
@@ -156,9 +161,8 @@ def render(rows, clip_names: list[str], args: argparse.Namespace) -> str:
     engines = sorted({f"{name}: {engine}" for _, name, engine, *_ in rows})
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [HEADING, "",
-             (f"{datetime.date.today()}, {describe_cpu()}, load average {load:.1f} at the end (the machine was "
-              f"shared with a training run at nice 10); clips/val/natural ({', '.join(clip_names)}: the "
-              f"{args.frames} first frames of each, centre crop {args.crop}, x4), the models on "
+             (f"{datetime.date.today()}, {describe_cpu()}, load average {load:.1f} at the end; clips/val/natural "
+              f"({', '.join(clip_names)}: the {args.frames} first frames of each, centre crop {args.crop}, x4), the models on "
               f"{'; '.join(engines)}. tOF as `vsr bench` (TecoGAN's pairs), lower is steadier; dPSNR-Y, dtOF and "
               "dwarp against the same model unstabilised; detail is `vsr bench`'s sharpness ratio (1: as much "
               "fine detail as the ground truth). 'trusted' is the stage's mean trust, the share of the strength "

@@ -13,7 +13,7 @@ from tests.conftest import frame_times, make_clip
 from vsr.io.frames import Frame
 from vsr.models.zoo import build_flow_network
 from vsr.ops.flow_trust import content_trust, forward_backward_consistent, photometric_trust
-from vsr.pipeline.stabilize import Stabilization, StabilizerStats, stabilize_frames
+from vsr.pipeline.stabilize import Stabilization, StabilizerStats, stabilize_frames, stabilized_stage
 
 SCALE = 4
 TIME_BASE = Fraction(1, 25)
@@ -130,7 +130,9 @@ def test_uncovered_background_is_not_blended(stabilization):
         change = np.abs(out[t].image.astype(int) - frames[t].image.astype(int)).mean(axis=-1)
         uncovered = change[48 + 4:48 + side - 4, 16 + step * (t - 1) + 4:16 + step * t - 2]
         still = change[8:40, 8:-8]
-        assert uncovered.mean() < 1.0 and still.mean() > 2.0  # measured 0 and 2.9-3.3; 18-30 with no checks
+        # Measured 0-0.84 and 4.3-5.6; 18-30 with no checks. Not 0: the check's error scale grows with the
+        # noise, so a little of the dim background, carried from further left along the square's motion, passes.
+        assert uncovered.mean() < 1.5 and still.mean() > 2.0
 
 
 def test_trust_is_low_where_the_flow_is_wrong():
@@ -167,3 +169,46 @@ def test_vsr_run_keeps_frame_count_and_timestamps(tmp_path, run_cli):
                      "--stabilize-strength", "0.9", "--quiet")
     assert result.exit_code == 0, result.output
     assert frame_times(target) == pytest.approx([p / 1000 for p in pts], abs=1e-6)
+
+
+def noisy_still(frames: int, noise: float, seed: int = 3) -> tuple[np.ndarray, list[Frame]]:
+    """A still picture with independent noise in every frame: the flicker of a per-frame model on a tripod."""
+    clean = texture(128, 128, seed)
+    generator = np.random.default_rng(4)
+    return clean, as_frames([clean + noise * generator.standard_normal(clean.shape) for _ in range(frames)])
+
+
+def test_the_blend_is_recursive_so_flicker_averages_over_many_frames(stabilization):
+    """Carrying the stabilised frame averages the noise over the frames before it: at strength 0.75 its
+    level falls to sqrt(0.25 / 1.75) = 0.38 of the input's once settled; blending two raw frames cannot go
+    below sqrt(0.25^2 + 0.75^2) = 0.79."""
+    clean, frames = noisy_still(8, 0.04)
+    out = run(frames, stabilization)
+
+    def noise(frame: Frame) -> float:
+        return float(np.std(frame.image[8:-8, 8:-8] / 255.0 - clean[8:-8, 8:-8]))
+
+    assert noise(out[-1]) < 0.6 * noise(frames[-1])  # measured 0.47
+
+
+def test_stabilized_stage_pairs_each_output_with_its_input(stabilization):
+    """A windowed model takes three frames before it answers: each output must still meet its own input."""
+    clean = moving_clip(frames=7, shift=2, flicker=0.0)
+    inputs = [Frame(np.ascontiguousarray(f.image[1::SCALE, 1::SCALE]), f.pts, TIME_BASE) for f in clean]
+    outputs = moving_clip(frames=7, shift=2, flicker=0.05)
+
+    def windowed_model(frames):
+        window = []
+        for frame in frames:
+            window.append(frame)
+            if len(window) == 3:
+                yield from (outputs[f.pts] for f in window)
+                window = []
+        yield from (outputs[f.pts] for f in window)
+
+    staged = list(stabilized_stage(windowed_model, iter(inputs), stabilization, torch.device("cpu"), SCALE))
+    direct = run(outputs, stabilization, inputs=iter(inputs))
+    assert [f.pts for f in staged] == list(range(7))
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(staged, direct))
+    from_outputs = run(outputs, stabilization)  # the flow on the outputs, shrunk: a different result
+    assert not all(np.array_equal(a.image, b.image) for a, b in zip(staged, from_outputs))

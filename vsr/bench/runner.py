@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from itertools import islice, tee
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from vsr.io.frames import Frame
 from vsr.pipeline.inference import upscale_frames, uses_streaming
 from vsr.pipeline.refinement import Refinement, refine_frames
 from vsr.pipeline.window_size import WindowStats
-from vsr.pipeline.stabilize import Stabilization, stabilize_frames
+from vsr.pipeline.stabilize import Stabilization, stabilized_stage
 from vsr.progress import Progress
 
 FRAME_TIME = Fraction(1, 25)  # bench frames carry their index as pts; the time base only has to be valid
@@ -193,12 +194,14 @@ def _run(model: nn.Module, images: list[np.ndarray], settings: Settings) -> None
 def _upscale(model: nn.Module, frames: Iterable[Frame], settings: Settings,
              on_window: Callable[[list[Frame]], None] | None = None,
              stats: WindowStats | None = None) -> Iterator[Frame]:
-    outputs = upscale_frames(frames, model, settings.device, chunk=settings.chunk, tile=settings.tile,
-                             tile_overlap=settings.tile_overlap, scene_cuts=settings.scene_cuts,
-                             precision=settings.precision, on_window=on_window, stats=stats)
+    stage = partial(upscale_frames, model=model, device=settings.device, chunk=settings.chunk, tile=settings.tile,
+                    tile_overlap=settings.tile_overlap, scene_cuts=settings.scene_cuts,
+                    precision=settings.precision, on_window=on_window, stats=stats)
     if settings.stabilization is not None:
-        outputs = stabilize_frames(outputs, settings.stabilization, settings.device, model.scale,
+        outputs = stabilized_stage(stage, frames, settings.stabilization, settings.device, model.scale,
                                    settings.scene_cuts)
+    else:
+        outputs = stage(frames)
     if settings.refinement is None:
         return outputs
     refinement = settings.refinement

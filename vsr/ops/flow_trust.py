@@ -63,14 +63,23 @@ def content_trust(current: torch.Tensor, warped: torch.Tensor, shrink: int,
     `warped` is the previous frame warped onto this one. At 1/shrink size (a VSR model's input size) the
     texture a per-frame model invents, different in every frame, averages out, while what the flow gets wrong
     (an occlusion, a misplaced object) stays. It cannot see where the flow leaves the frame: multiply by
-    `inside_frame`. `small_current`, if the caller has it already (it estimated the flow on it), is `current`
-    shrunk as `shrunk` does, so that it is not shrunk again."""
+    `inside_frame`. `small_current`, if the caller has it already, is `current` shrunk as `shrunk` does, so
+    that it is not shrunk again."""
+    return error_trust(content_error(current, warped, shrink, small_current), error_scale, current.shape[-2:])
+
+
+def content_error(current: torch.Tensor, warped: torch.Tensor, shrink: int,
+                  small_current: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, 1, h, w): `content_trust`'s error, at 1/shrink size, before it becomes a trust."""
     if small_current is None:
-        small_current, small_warped = shrunk(current, warped, shrink)
-    else:
-        small_warped = F.interpolate(warped.float(), size=small_current.shape[-2:], mode="area")
-    return F.interpolate(_match(small_current, small_warped, error_scale), size=current.shape[-2:],
-                         mode="bilinear", align_corners=False)
+        small_current = shrink_frame(current, shrink)
+    small_warped = F.interpolate(warped.float(), size=small_current.shape[-2:], mode="area")
+    return _error(small_current, small_warped)
+
+
+def error_trust(error: torch.Tensor, error_scale: float, size: tuple[int, int]) -> torch.Tensor:
+    """exp(-(error / error_scale)^2), resized to `size`."""
+    return F.interpolate(torch.exp(-(error / error_scale) ** 2), size=size, mode="bilinear", align_corners=False)
 
 
 def inside_frame(flow: torch.Tensor) -> torch.Tensor:
@@ -83,9 +92,13 @@ def inside_frame(flow: torch.Tensor) -> torch.Tensor:
 
 def _match(current: torch.Tensor, warped: torch.Tensor, error_scale: float) -> torch.Tensor:
     """exp(-(e / error_scale)^2), e the mean absolute RGB error over 3x3 pixels."""
+    return torch.exp(-(_error(current, warped) / error_scale) ** 2)
+
+
+def _error(current: torch.Tensor, warped: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W): the mean absolute RGB error over 3x3 pixels."""
     error = (current - warped).abs().mean(dim=1, keepdim=True)
-    error = F.avg_pool2d(error, 3, stride=1, padding=1, count_include_pad=False)
-    return torch.exp(-(error / error_scale) ** 2)
+    return F.avg_pool2d(error, 3, stride=1, padding=1, count_include_pad=False)
 
 
 def forward_backward_consistent(forward: torch.Tensor, backward: torch.Tensor,

@@ -25,7 +25,7 @@ from vsr.pipeline.inference import NonFiniteOutput, upscale_frames, uses_streami
 from vsr.pipeline.window_size import AUTO, FIXED_WINDOW, Chunk, WindowStats, carries_state
 from vsr.pipeline.refinement import Refinement, refine_frames
 from vsr.pipeline.report import JobReport, check_complete, source_notes
-from vsr.pipeline.stabilize import Stabilization, stabilize_frames
+from vsr.pipeline.stabilize import Stabilization, stabilized_stage
 from vsr.pipeline.threads import Overload, run_threaded
 from vsr.pipeline.tiles import usable_tile_size
 from vsr.progress import Progress, say
@@ -149,7 +149,8 @@ def _upscale(source, target, info, live, model, device, chunk, tile, tile_overla
         stage = partial(upscale_frames, model=model, device=device, chunk=chunk, tile=tile, tile_overlap=tile_overlap,
                         scene_cuts=scene_cuts, precision=precision, stats=windows)
         if stabilization is not None:
-            stage = partial(_stabilized, stage, stabilization, device, model.scale, scene_cuts)
+            stage = partial(stabilized_stage, stage, stabilization=stabilization, device=device, scale=model.scale,
+                            scene_cuts=scene_cuts)
         if refinement is not None:
             stage = partial(_refined, stage, refinement.refiner.to(device), device, refinement.sampling, scene_cuts)
         overload = None
@@ -235,11 +236,6 @@ def files_read(model: nn.Module, refinement: Refinement | None) -> list[Path]:
 def _refined(stage, refiner: DiffusionRefiner, device: torch.device, sampling: Sampling, scene_cuts: bool,
              frames: Iterable[Frame]) -> Iterator[Frame]:
     return refine_frames(stage(frames), refiner, device, sampling, scene_cuts)
-
-
-def _stabilized(stage, stabilization: Stabilization, device: torch.device, scale: int, scene_cuts: bool,
-                frames: Iterable[Frame]) -> Iterator[Frame]:
-    return stabilize_frames(stage(frames), stabilization, device, scale, scene_cuts)
 
 
 def _check_tiles(model: nn.Module, tile: int, overlap: int) -> None:

@@ -1,35 +1,38 @@
 """`vsr run --stabilize`: less flicker from per-frame models, as a pipeline stage after the model.
 
 A per-frame model (realesr-animevideov3, realsr) invents detail for each frame on its own, so fine texture
-shimmers from frame to frame even on a steady shot. This stage carries the model's previous output along
+shimmers from frame to frame even on a steady shot. This stage carries the previous stabilised output along
 the optical flow and blends it into the current output, weighted by `strength` and by how far the flow can be
 trusted there (vsr/ops/flow_trust.py: the flow stays inside the frame, the two directions agree, and the
-carried frame matches this one); where the flow fails, at the frame's edge, and after a scene cut, the
-model's output passes through unchanged.
+model's previous output, carried the same way, matches this one); where the flow fails, at the frame's edge,
+and after a scene cut, the model's output passes through unchanged.
 
-Three choices, each measured on clips/val/natural (benchmarks/RESULTS.md, "Flicker control"):
-- The brightness check compares the frames at the flow's size, not at full size. At full size the invented
-  texture that flickers is itself a mismatch, so the check vetoed the blend exactly where it was wanted: on
-  a pan with per-frame noise the full-size check trusted 21% of the pixels, this one 58%.
+The choices, each measured on clips/val/natural (benchmarks/RESULTS.md, "Flicker control"):
+- The flow is estimated on the model's low-res input frames, which the stage receives beside the outputs:
+  there the picture is what the camera saw, where the outputs shrunk back carry the model's own flicker
+  into the flow (realsr on noisy input: tOF -25% against -21% at strength 0.5). Without inputs (a caller
+  that has only outputs), it falls back to the outputs shrunk by the model's scale.
+- Recursive: the stabilised frame is what is carried, so flicker is averaged over many frames, not two
+  (tOF -27% against -25% on that input, -16% against -7% on realsr's clean input). The trust is still
+  judged on the model's raw previous output, so a mistake of the blend cannot vouch for itself.
+- The brightness check compares the frames at the flow's size, not at full size: at full size the invented
+  texture that flickers is itself a mismatch, so the check vetoed the blend exactly where it was wanted.
+  Its error scale grows with the input's noise (`noise_tolerance` times the frame's median error, at least
+  `error_scale`): on a noisy source every pixel differs a little from frame to frame, and a fixed scale
+  refused the blend where the flicker was worst. On clean input it stays at `error_scale`.
 - The forward-backward check allows `consistency` squared pixels (UnFlow's 0.5 is for flows at full
-  size): our SPyNet, at 1/4 size, returns up to 0.6 px on two identical frames, and with 0.5 the check
-  refused half of a near-still road shot.
+  size): our SPyNet, at the input's size, returns up to 0.6 px on two identical frames.
 - Flows shorter than `still_flow` (pixels at the flow's size) count as none. On identical frames what is
   left of the network's bias after the two directions are averaged is up to 0.065 px, and bilinear
-  resampling by such a flow softens steep edges by a few levels; a still shot now passes bit for bit.
-It carries the raw previous output, not the stabilised one: a recursive filter removed a little more flicker,
-but every frame's bilinear resampling of the flow's sub-pixel errors added up, and a still picture blurred
-frame after frame (0.74 levels mean change after 5 frames; tests/test_stabilize.py).
-
-The flow is estimated on the outputs shrunk back by the model's scale, not on the low-res inputs: the stage
-then needs nothing but the frames it is given (it runs after refinement as well as after any model), the
-flow network costs the same as on the inputs, and the flow describes the very pictures that are warped and
-compared. Memory holds one previous output frame.
+  resampling by such a flow, repeated frame after frame by the recursion, would soften a still picture
+  (0.74 levels after 5 frames, before this cut); a still shot now passes bit for bit.
+Memory holds one previous output frame (raw and stabilised) and the inputs the model has not yet answered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -38,8 +41,8 @@ import torch.nn.functional as F
 
 from vsr.io.frames import Frame
 from vsr.models.spynet import SPyNet, resize_flow
-from vsr.ops.flow_trust import (TRUST_ERROR, content_trust, forward_backward_consistent, inside_frame,
-                                 shrink_frame)
+from vsr.ops.flow_trust import (TRUST_ERROR, content_error, error_trust, forward_backward_consistent,
+                                 inside_frame, shrink_frame)
 from vsr.ops.flow_warp import flow_warp
 from vsr.pipeline.scenes import SceneCutDetector
 from vsr.pipeline.stabilize_defaults import DEFAULT_STRENGTH
@@ -53,8 +56,9 @@ class Stabilization:
 
     flow_net: SPyNet
     strength: float = DEFAULT_STRENGTH  # the blend weight where the flow is fully trusted; 0 changes nothing
-    # The brightness check's error scale (of [0, 1] pixels, at the flow's size), the refiner's.
+    # The brightness check's error scale (of [0, 1] pixels, at the flow's size), the refiner's; the least.
     error_scale: float = TRUST_ERROR
+    noise_tolerance: float = 2.5  # the error scale is at least this many times the frame's median error
     consistency: float = 2.0  # the forward-backward check's tolerance, squared pixels at the flow's size
     still_flow: float = 0.1  # shorter flows, in pixels at the flow's size, count as no motion
 
@@ -74,49 +78,55 @@ class StabilizerStats:
 class StabilizerState(NamedTuple):
     """What frame t needs from frame t-1."""
 
-    raw: torch.Tensor  # the model's output, (1, 3, H, W): compared with the current one, and carried into it
-    small: torch.Tensor | None = None  # `raw` shrunk to the flow's size, where it was for its own flow
+    raw: torch.Tensor  # the model's output, (1, 3, H, W): what the trust is judged on
+    stabilized: torch.Tensor  # the stage's output: what is carried into the next frame
+    small: torch.Tensor  # what the flow was estimated on: the model's input, or `raw` shrunk to its size
 
 
-def stabilize_step(stabilization: Stabilization, current: torch.Tensor, state: StabilizerState | None,
-                   shrink: int, stats: StabilizerStats | None = None) -> tuple[torch.Tensor, StabilizerState]:
-    """One output frame (1, 3, H, W) in [0, 1]: blended with the previous one where the flow is trusted."""
-    if state is None or state.raw.shape != current.shape or stabilization.strength <= 0:
-        return current, StabilizerState(current)
-    small_current = shrink_frame(current, shrink)
-    small_previous = state.small if state.small is not None else shrink_frame(state.raw, shrink)
+def stabilize_step(stabilization: Stabilization, current: torch.Tensor, small_current: torch.Tensor,
+                   state: StabilizerState | None, shrink: int,
+                   stats: StabilizerStats | None = None) -> tuple[torch.Tensor, StabilizerState]:
+    """One output frame (1, 3, H, W) in [0, 1], blended with the previous one where the flow is trusted.
+
+    `small_current` (1, 3, H / shrink, W / shrink) is what the flow is estimated on: the model's input frame.
+    """
+    if (state is None or state.raw.shape != current.shape or state.small.shape != small_current.shape
+            or stabilization.strength <= 0):
+        return current, StabilizerState(current, current, small_current)
     # Both directions in one call: current -> previous warps the previous frame onto this one; the reverse
     # is for the forward-backward check.
-    flows = stabilization.flow_net(torch.cat([small_current, small_previous]),
-                                   torch.cat([small_previous, small_current]))
+    flows = stabilization.flow_net(torch.cat([small_current, state.small]), torch.cat([state.small, small_current]))
     forward, backward = flows.chunk(2)
     size = current.shape[-2:]
     returned = flow_warp(backward, forward, padding_mode="border")  # the reverse flow, seen from this frame
     consistent = forward_backward_consistent(forward, backward, returned, stabilization.consistency)
     consistent = F.interpolate(consistent, size=size, mode="bilinear", align_corners=False)
     # The mean of the flow and the reversed reverse flow: a bias common to both directions cancels. Our SPyNet
-    # (trained inside BasicVSR++ for SR, not for flow) gives up to 0.6 px on two identical frames, which a
+    # (trained inside BasicVSR++ for SR, not for flow) gives up to 0.6 px on two identical frames, which the
     # recursive blend would turn into a slow drift of a still picture.
     flow = resize_flow(0.5 * (forward - returned), size)
     # Cut after resizing: cut before, the bilinear resize would spread short flows back around the cut ones.
     flow = flow * (flow.pow(2).sum(dim=1, keepdim=True) >= (stabilization.still_flow * shrink) ** 2)
-    carried = flow_warp(state.raw, flow, padding_mode="border")
-    trust = consistent * inside_frame(flow) * content_trust(current, carried, shrink, stabilization.error_scale,
-                                                             small_current)
+    carried = flow_warp(state.stabilized, flow, padding_mode="border")
+    error = content_error(current, flow_warp(state.raw, flow, padding_mode="border"), shrink)
+    error_scale = max(stabilization.error_scale, stabilization.noise_tolerance * float(error.median()))
+    trust = consistent * inside_frame(flow) * error_trust(error, error_scale, size)
     if stats is not None:
         stats.frames += 1
         stats.trust_sum += float(trust.mean())
     blended = current + stabilization.strength * trust * (carried - current)
-    return blended, StabilizerState(current, small_current)  # shrunk once: the next frame reuses it
+    return blended, StabilizerState(current, blended, small_current)
 
 
 def stabilize_frames(frames: Iterable[Frame], stabilization: Stabilization, device: torch.device, scale: int,
-                     scene_cuts: bool = True, stats: StabilizerStats | None = None) -> Iterator[Frame]:
+                     scene_cuts: bool = True, stats: StabilizerStats | None = None,
+                     inputs: Iterator[Frame | None] | None = None) -> Iterator[Frame]:
     """The frames with flicker reduced; pts and everything but the pixels pass through.
 
-    `scale` is the model's: the flow is estimated on the outputs shrunk by it. The first frame, and the first
-    after each scene cut, pass through untouched (bit for bit), as does every frame at strength 0. `stats`,
-    if given, counts the frames blended and sums their mean trust.
+    `scale` is the model's. `inputs`, if given, yields the model's input frame for each output in turn (the
+    same pts): the flow is estimated on them; without them, on the outputs shrunk by `scale`. The first frame,
+    and the first after each scene cut, pass through untouched (bit for bit), as does every frame at strength
+    0. `stats`, if given, counts the frames blended and sums their mean trust.
     """
     if stabilization.strength <= 0:
         yield from frames
@@ -126,11 +136,35 @@ def stabilize_frames(frames: Iterable[Frame], stabilization: Stabilization, devi
     cuts = SceneCutDetector()
     state: StabilizerState | None = None
     for frame in frames:
+        source = next(inputs, None) if inputs is not None else None
         if scene_cuts and cuts.starts_new_scene(frame.image):
             state = None
         first = state is None
         with torch.inference_mode():  # per frame, never across a yield, as upscale_frames does
             current = images_to_tensor([frame.image], device)[:, 0].float()
-            stabilized, state = stabilize_step(stabilization, current, state, scale, stats)
+            small = (images_to_tensor([source.image], device)[:, 0].float()
+                     if source is not None and source.pts == frame.pts else shrink_frame(current, scale))
+            stabilized, state = stabilize_step(stabilization, current, small, state, scale, stats)
             image = frame.image if first else tensor_to_images(stabilized[:, None], frame.image.dtype)[0]
         yield replace(frame, image=image)
+
+
+def stabilized_stage(stage: Callable[[Iterable[Frame]], Iterator[Frame]], frames: Iterable[Frame],
+                     stabilization: Stabilization, device: torch.device, scale: int, scene_cuts: bool = True,
+                     stats: StabilizerStats | None = None) -> Iterator[Frame]:
+    """`stage` (the model) run on `frames`, its outputs stabilised along the flow of the frames it was given.
+
+    Each input is kept from when the model takes it until its output comes out: a window's worth at most.
+    """
+    waiting: deque[Frame] = deque()
+
+    def remembered(frames: Iterable[Frame]) -> Iterator[Frame]:
+        for frame in frames:
+            waiting.append(frame)
+            yield frame
+
+    def answered() -> Iterator[Frame | None]:
+        while True:  # the model has taken each output's input before the output comes out
+            yield waiting.popleft() if waiting else None
+
+    return stabilize_frames(stage(remembered(frames)), stabilization, device, scale, scene_cuts, stats, answered())

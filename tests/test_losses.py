@@ -19,6 +19,7 @@ from vsr.train.losses import (
     pingpong_sequence,
     should_update_discriminator,
     warping_loss,
+    with_chroma_of,
 )
 
 
@@ -116,6 +117,24 @@ def test_low_frequency_loss_sees_a_colour_shift_not_zero_mean_texture() -> None:
     tinted = picture.clone()
     tinted[:, :, 0, :4, :4] += 0.1  # one block turns redder
     assert low_frequency_loss(tinted, picture).item() == pytest.approx(0.1 / (3 * 16), rel=1e-4)
+
+
+def test_with_chroma_of_keeps_the_luma_and_takes_the_chroma_and_passes_luma_gradients_only() -> None:
+    torch.manual_seed(0)
+    source = torch.rand(2, 3, 8, 8)
+    generated = (source + 0.1 * torch.randn(2, 3, 8, 8)).requires_grad_(True)
+    mixed = with_chroma_of(generated, source)
+
+    def ycbcr(rgb: torch.Tensor) -> torch.Tensor:
+        r, g, b = rgb.unbind(-3)
+        y = 0.299 * r + 0.587 * g + 0.114 * b
+        return torch.stack([y, (b - y) / 1.772, (r - y) / 1.402], dim=-3)
+
+    assert torch.allclose(ycbcr(mixed)[:, 0], ycbcr(generated)[:, 0], atol=1e-6)
+    assert torch.allclose(ycbcr(mixed)[:, 1:], ycbcr(source)[:, 1:], atol=1e-6)
+    # A change of the generated frame's colour at constant luma cannot change what the discriminator sees.
+    (ycbcr(mixed)[:, 1:] * torch.randn(2, 2, 8, 8)).sum().backward()
+    assert generated.grad.abs().max().item() < 1e-6
 
 
 def test_adaptive_rule_skips_a_discriminator_that_is_winning() -> None:

@@ -23,6 +23,7 @@ from vsr.train.losses import (
     generator_adversarial_loss,
     pingpong_loss,
     should_update_discriminator,
+    with_chroma_of,
 )
 
 
@@ -34,6 +35,9 @@ class GanSettings:
     feature_matching_weight: float = 0.2  # TecoGAN's VGG weight, given to the features standing in for VGG
     frequency_weight: float = 0.0  # the spectral loss, off unless asked for
     low_frequency_weight: float = 0.0  # colour held to the ground truth in 4x4 block means, off unless asked for
+    # False: the discriminator sees the generated frames' luma with the ground truth's chroma, so the GAN terms
+    # shape texture and leave colour to the pixel losses (losses.with_chroma_of).
+    adversarial_colour: bool = True
     pingpong_weight: float = 0.5
     lr: float = 5e-5
     betas: tuple[float, float] = (0.9, 0.999)
@@ -64,6 +68,8 @@ class TecoGanCritic:
             to_next = hr_flow(generator, centres.flatten(0, 1), later.flatten(0, 1)).unflatten(0, (n, -1))
         condition = generator.upsample(lr.flatten(0, 1)).unflatten(0, (n, t))
         ratio = self.settings.crop_border_ratio
+        if not self.settings.adversarial_colour:
+            fake = with_chroma_of(fake, real)
         return (triplet_input(real, condition, to_previous, to_next, ratio),
                 triplet_input(fake, condition, to_previous, to_next, ratio))
 

@@ -141,6 +141,22 @@ def low_frequency_loss(pred: torch.Tensor, target: torch.Tensor, block: int = 4)
     return F.l1_loss(F.avg_pool2d(flat_pred.float(), block), F.avg_pool2d(flat_target.float(), block))
 
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
+
+
+def with_chroma_of(frames: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """`frames` (..., 3, H, W) RGB with the luma of `frames` and the chroma of `source` (same shape).
+
+    In YCbCr a change of luma alone adds the same amount to R, G and B, so this is `source` plus the luma
+    difference; gradients reach `frames` through its luma only. Fed to the discriminator, it leaves the
+    generator's colour to the pixel losses: the discriminator can then shape texture but not paint colour
+    fringes (the orange and blue edges of the earlier tecogan weights).
+    """
+    weights = torch.tensor(LUMA, dtype=frames.dtype, device=frames.device).view(3, 1, 1)
+    luma_difference = ((frames - source) * weights).sum(dim=-3, keepdim=True)
+    return source + luma_difference
+
+
 def should_update_discriminator(real_logits: torch.Tensor, fake_logits: torch.Tensor,
                                 threshold: float = 0.4) -> bool:
     """TecoGAN's adaptive rule: update the discriminator only while it is not already winning.

@@ -49,7 +49,6 @@ from vsr.pipeline.stabilize_defaults import DEFAULT_STRENGTH
 from vsr.pipeline.tensors import images_to_tensor, tensor_to_images
 
 
-
 @dataclass(frozen=True)
 class Stabilization:
     """`vsr run --stabilize`: the flow network, and how strongly the previous output is blended in."""

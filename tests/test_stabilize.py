@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from tests.conftest import frame_times, make_clip
 from vsr.io.frames import Frame
 from vsr.models.zoo import build_flow_network
-from vsr.ops.flow_trust import content_trust, forward_backward_consistent, photometric_trust
+from vsr.ops.flow_trust import (TRUST_ERROR, content_error, error_trust, forward_backward_consistent,
+                                 photometric_trust)
 from vsr.pipeline.stabilize import Stabilization, StabilizerStats, stabilize_frames, stabilized_stage
 
 SCALE = 4
@@ -148,6 +149,11 @@ def test_trust_is_low_where_the_flow_is_wrong():
     one_pixel_apart = -forward + torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
     assert forward_backward_consistent(forward, one_pixel_apart).max() == 0  # UnFlow's 0.5 px^2
     assert forward_backward_consistent(forward, one_pixel_apart, absolute=2.0).min() == 1  # the stabiliser's
+
+
+def content_trust(current: torch.Tensor, warped: torch.Tensor, shrink: int) -> torch.Tensor:
+    """The stabiliser's content check at the fixed error scale it keeps on clean input."""
+    return error_trust(content_error(current, warped, shrink), TRUST_ERROR, current.shape[-2:])
 
 
 def test_content_trust_ignores_fine_detail_but_not_misplaced_content():

@@ -4,7 +4,7 @@ Both carry something from the previous frame along the flow, and both must not c
 wrong: where content appears (occlusions), leaves the frame, or is mismatched. Three checks, multiplied:
 - inside: the flow points into the previous frame;
 - photometric: the previous frame, warped, looks like this one (mean absolute RGB error over 3x3 pixels),
-  at full size (`photometric_trust`) or at the flow's size (`content_trust`, for a stage whose job is to
+  at full size (`photometric_trust`) or at the flow's size (`content_error`, for a stage whose job is to
   replace fine detail that differs between frames, so that such detail must not count as a mismatch);
 - forward-backward: following the flow to the previous frame and the reverse flow back lands where it
   started (Sundaram et al., ECCV 2010; UnFlow's thresholds), which fails at occlusions even where colours
@@ -56,21 +56,16 @@ def photometric_trust(current: torch.Tensor, previous: torch.Tensor, flow: torch
     return inside_frame(flow) * _match(current, warped, error_scale)
 
 
-def content_trust(current: torch.Tensor, warped: torch.Tensor, shrink: int,
-                  error_scale: float = TRUST_ERROR, small_current: torch.Tensor | None = None) -> torch.Tensor:
-    """(N, 1, H, W) in [0, 1]: the photometric check on both frames area-averaged to 1/shrink size.
+def content_error(current: torch.Tensor, warped: torch.Tensor, shrink: int,
+                  small_current: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, 1, h, w): the photometric error of both frames area-averaged to 1/shrink size; `error_trust` makes
+    it a trust.
 
     `warped` is the previous frame warped onto this one. At 1/shrink size (a VSR model's input size) the
     texture a per-frame model invents, different in every frame, averages out, while what the flow gets wrong
     (an occlusion, a misplaced object) stays. It cannot see where the flow leaves the frame: multiply by
     `inside_frame`. `small_current`, if the caller has it already, is `current` shrunk as `shrunk` does, so
     that it is not shrunk again."""
-    return error_trust(content_error(current, warped, shrink, small_current), error_scale, current.shape[-2:])
-
-
-def content_error(current: torch.Tensor, warped: torch.Tensor, shrink: int,
-                  small_current: torch.Tensor | None = None) -> torch.Tensor:
-    """(N, 1, h, w): `content_trust`'s error, at 1/shrink size, before it becomes a trust."""
     if small_current is None:
         small_current = shrink_frame(current, shrink)
     small_warped = F.interpolate(warped.float(), size=small_current.shape[-2:], mode="area")

@@ -100,7 +100,7 @@ def main() -> None:
                 lr = (degrade_realworld_stream(iter(targets), SCALE, clip_seed(clip.name), settings=NOISE_ONLY)
                       if degradation == "noise" else clip.lr_frames(iter(targets)))
                 lr_frames = as_frames(lr)
-                outputs = list(upscale_frames(iter(lr_frames), engine.model, cpu))
+                outputs = upscale(engine.model, lr_frames)
                 frames += len(outputs)
                 scores["off"].append(score(outputs, targets))
                 for strength in strengths:
@@ -112,7 +112,7 @@ def main() -> None:
                 scores[TRUTH_FLOW].append(score(blend_along_truth(outputs, targets, 0.5), targets))
                 if NO_NOISE in scores:
                     noiseless = degrade_realworld_stream(iter(targets), SCALE, clip_seed(clip.name), settings=NOISELESS)
-                    scores[NO_NOISE].append(score(upscale(engine.model, noiseless), targets))
+                    scores[NO_NOISE].append(score(upscale(engine.model, as_frames(noiseless)), targets))
                 print(f"{name} on {clip.name} ({degradation}): done", file=sys.stderr)
             for version, per_clip in scores.items():
                 mean = {key: float(np.mean([clip[key] for clip in per_clip])) for key in METRICS}
@@ -131,8 +131,8 @@ def as_frames(images) -> list[Frame]:
     return [Frame(image, index, FRAME_TIME) for index, image in enumerate(images)]
 
 
-def upscale(model, images) -> list[Frame]:
-    return list(upscale_frames(iter(as_frames(images)), model, torch.device("cpu")))
+def upscale(model, frames: list[Frame]) -> list[Frame]:
+    return list(upscale_frames(iter(frames), model, torch.device("cpu")))
 
 
 def score(outputs: list[Frame], targets: list[np.ndarray]) -> dict[str, float]:

@@ -17,7 +17,8 @@ from vsr.models.interpolation import BicubicUpscaler
 from vsr.pipeline import window_size
 from vsr.pipeline.inference import upscale_frames
 from vsr.pipeline.peak_bytes import _LiveBytes, peak_bytes
-from vsr.pipeline.window_size import (FIXED_WINDOW, WindowStats, parse_chunk, plan_windows, window_memory)
+from vsr.pipeline.chunk_option import parse_chunk
+from vsr.pipeline.window_size import FIXED_WINDOW, WindowStats, plan_windows, window_memory
 
 CPU = torch.device("cpu")
 GB = 2**30

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -38,9 +40,7 @@ class FrameReader:
     def pictures(self) -> Iterator[tuple[av.VideoFrame, int, Fraction]]:
         """A video file's decoded pictures as they come (the decoder's pixel format, no RGB), each with its
         repaired pts and the time base: for work done on the YUV planes."""
-        with open_container(Path(self.info.path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+        with self._video_stream() as (container, stream):
             time_base = Fraction(stream.time_base)
             timed = self._timed(self._decode_tolerantly(container, stream))
             yield from self._counted((decoded, pts, time_base) for decoded, pts in timed)
@@ -63,10 +63,16 @@ class FrameReader:
             yield Frame(image, index, time_base)
 
     def _video_frames(self) -> Iterator[Frame]:
+        with self._video_stream() as (container, stream):
+            yield from self._rgb_frames(self._decode_tolerantly(container, stream), Fraction(stream.time_base))
+
+    @contextmanager
+    def _video_stream(self) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
+        """The video file, open, and its video stream set to decode on FFmpeg's threads."""
         with open_container(Path(self.info.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            yield from self._rgb_frames(self._decode_tolerantly(container, stream), Fraction(stream.time_base))
+            yield container, stream
 
     def _live_frames(self) -> Iterator[Frame]:
         try:

@@ -72,7 +72,7 @@ def content_error(current: torch.Tensor, warped: torch.Tensor, shrink: int,
     return _error(small_current, small_warped)
 
 
-def error_trust(error: torch.Tensor, error_scale: float, size: tuple[int, int]) -> torch.Tensor:
+def error_trust(error: torch.Tensor, error_scale: float | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """exp(-(error / error_scale)^2), resized to `size`."""
     return F.interpolate(torch.exp(-(error / error_scale) ** 2), size=size, mode="bilinear", align_corners=False)
 

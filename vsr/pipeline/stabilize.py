@@ -108,7 +108,8 @@ def stabilize_step(stabilization: Stabilization, current: torch.Tensor, small_cu
     flow = flow * (flow.pow(2).sum(dim=1, keepdim=True) >= (stabilization.still_flow * shrink) ** 2)
     carried = flow_warp(state.stabilized, flow, padding_mode="border")
     error = content_error(current, flow_warp(state.raw, flow, padding_mode="border"), shrink)
-    error_scale = max(stabilization.error_scale, stabilization.noise_tolerance * float(error.median()))
+    # A tensor, not a float: reading the median back would wait for the device every frame.
+    error_scale = (stabilization.noise_tolerance * error.median()).clamp(min=stabilization.error_scale)
     trust = consistent * inside_frame(flow) * error_trust(error, error_scale, size)
     if stats is not None:
         stats.frames += 1

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from vsr.io.memory import available_memory
-from vsr.pipeline.chunk_option import AUTO, Chunk, parse_chunk  # noqa: F401 (parse_chunk: for callers)
+from vsr.pipeline.chunk_option import AUTO, Chunk, parse_chunk
 from vsr.pipeline.peak_bytes import Usage, measure_bytes
 from vsr.pipeline.tiles import tile_count, tiled_pixel_ratio
 
@@ -46,7 +46,6 @@ ROUNDING_BYTES_PER_PIXEL = 18
 # On tiles, for every frame of the window (context too): the whole frame in float32, and its copy padded to the
 # model's size multiple, which the tiles are cut from. Untiled, the model's own measurement holds its input.
 TILED_CLIP_BYTES_PER_PIXEL = 24
-
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from vsr.ops.flow_warp import flow_warp
+from vsr.pipeline.scenes import LUMA_WEIGHTS
 
 # TecoGAN's per-layer scales for the discriminator's four block features (its layer_norm 12, 14, 24, 100):
 # rough averages of each layer's distance, so that every layer contributes about equally.
@@ -141,9 +142,6 @@ def low_frequency_loss(pred: torch.Tensor, target: torch.Tensor, block: int = 4)
     return F.l1_loss(F.avg_pool2d(flat_pred.float(), block), F.avg_pool2d(flat_target.float(), block))
 
 
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
-
-
 def with_chroma_of(frames: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """`frames` (..., 3, H, W) RGB with the luma of `frames` and the chroma of `source` (same shape).
 
@@ -152,7 +150,7 @@ def with_chroma_of(frames: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     generator's colour to the pixel losses: the discriminator can then shape texture but not paint colour
     fringes (the orange and blue edges of the earlier tecogan weights).
     """
-    weights = torch.tensor(LUMA, dtype=frames.dtype, device=frames.device).view(3, 1, 1)
+    weights = torch.as_tensor(LUMA_WEIGHTS, dtype=frames.dtype, device=frames.device).view(3, 1, 1)
     luma_difference = ((frames - source) * weights).sum(dim=-3, keepdim=True)
     return source + luma_difference
 

@@ -11,6 +11,7 @@ import click
 from vsr import __version__
 from vsr.compare import DEFAULT_EMBED_LIMIT_MB
 from vsr.errors import VsrError
+from vsr.io.destination import discard_unfinished
 from vsr.signals import exit_status, install_stop_handlers, run_until_exit, signal_name
 
 EXIT_ERROR = 1
@@ -40,6 +41,7 @@ class FriendlyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except VsrError as error:
+            discard_unfinished()
             _say(f"vsr: error: {error}")
             ctx.exit(EXIT_ERROR)
         except KeyboardInterrupt as interrupt:  # the stop handler already holds off further signals
@@ -48,6 +50,7 @@ class FriendlyGroup(click.Group):
 
 def _stopped(interrupt: KeyboardInterrupt) -> int:
     """Says how the run was stopped and what was kept; returns the exit status that tells which signal."""
+    discard_unfinished()
     how = "interrupted" if exit_status(interrupt) == 130 else f"stopped by {signal_name(interrupt)}"
     _say(f"vsr: {how}; {getattr(interrupt, 'outcome', 'nothing was written to the output')}")
     return exit_status(interrupt)

@@ -123,3 +123,29 @@ def test_ctrl_c_while_the_arguments_are_parsed_exits_130_with_our_line(monkeypat
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "o.mp4")])
     assert result.exit_code == 130
     assert result.output.strip().splitlines() == ["vsr: interrupted; nothing was written to the output"]
+
+
+@pytest.mark.parametrize("model", ["bicubic", "lanczos"])  # the YUV-plane path and the frame pipeline
+def test_ctrl_c_just_after_the_partial_is_created_leaves_nothing_behind(monkeypatch, tmp_path, model):
+    """Seen in CI: a Ctrl-C that lands between the partial's creation and the `try` that guards it left the
+    partial behind. Here the stop comes the instant the writer exists, before the caller holds it."""
+    from click.testing import CliRunner
+
+    import vsr.io.writer
+    from vsr.cli import cli
+
+    real_open_writer = vsr.io.writer.open_writer
+
+    def interrupted_on_return(*args, **kwargs):
+        real_open_writer(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vsr.io.writer, "open_writer", interrupted_on_return)
+    monkeypatch.setattr("vsr.pipeline.plane_bicubic.open_writer", interrupted_on_return)
+    monkeypatch.setattr("vsr.pipeline.job.open_writer", interrupted_on_return)
+    clip = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    result = CliRunner().invoke(cli, ["run", str(clip), "-o", str(tmp_path / "o.mp4"), "--model", model,
+                                      "--scale", "2", "--quiet"])
+    assert result.exit_code == 130
+    assert result.output.strip().splitlines() == ["vsr: interrupted; nothing was written to the output"]
+    assert partial_files(tmp_path) == [] and not (tmp_path / "o.mp4").exists()

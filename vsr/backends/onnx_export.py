@@ -25,7 +25,7 @@ from torch import nn
 
 from vsr.backends.frame_graphs import SingleFrame
 from vsr.errors import VsrError
-from vsr.io.destination import check_destination, commit, discard, temporary_sibling
+from vsr.io.destination import check_destination, commit, discard, start_partial
 from vsr.models.basicvsrpp import BasicVSRPlusPlus
 from vsr.models.frvsr import FRVSR, FRVSRState
 from vsr.models.srvgg import SRVGGNetCompact
@@ -62,7 +62,7 @@ def export_onnx(model: nn.Module, name: str, target: Path, overwrite: bool,
         raise VsrError(target, "the output must end in .onnx")
     check_destination(target, overwrite, reads=(getattr(model, "weights_file", None),))
     module, examples, names, dynamic = _graph(model.eval(), name, fixed)
-    temporary = temporary_sibling(target)
+    temporary = start_partial(target)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the tracer's notes on Python shape arithmetic

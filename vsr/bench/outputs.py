@@ -12,7 +12,7 @@ from vsr.bench.report import csv_text, json_text, to_json, write_plots
 from vsr.bench.runner import ModelResult
 from vsr.compare.files import check_page_destination, linked_folder, write_page
 from vsr.compare.sections import bench_sections
-from vsr.io.destination import FolderOutput, check_destination, commit, discard, temporary_sibling
+from vsr.io.destination import FolderOutput, check_destination, commit, discard, start_partial
 
 
 PLOTS_FOLDER = FolderOutput("a plots folder", re.compile(r"(psnr_y_.+|fps_vs_resolution)\.png"))
@@ -46,7 +46,7 @@ class BenchOutputs:
                     check_destination(target, overwrite, reads=(*reads, *others), folder=kinds[name])
         self._scratch: Path | None = None
         if frames_dir is not None:
-            self.frames_folder = temporary_sibling(frames_dir)
+            self.frames_folder = start_partial(frames_dir)
         elif html_path is not None:
             self._scratch = self.frames_folder = Path(tempfile.mkdtemp(prefix="vsr-bench-frames-"))
         else:
@@ -78,7 +78,7 @@ class BenchOutputs:
         if self.targets["csv"] is not None:
             self._write_text(self.targets["csv"], csv_text(results))
         if self.targets["plots"] is not None:
-            folder = temporary_sibling(self.targets["plots"])
+            folder = start_partial(self.targets["plots"])
             try:
                 write_plots(folder, results, int(settings["scale"]))
                 commit(folder, self.targets["plots"])
@@ -99,7 +99,7 @@ class BenchOutputs:
             self.written.append(written.linked_folder)
 
     def _write_text(self, target: Path, text: str) -> None:
-        temporary = temporary_sibling(target)
+        temporary = start_partial(target)
         try:
             temporary.write_text(text)
             commit(temporary, target)

@@ -25,7 +25,7 @@ from vsr.io.destination import (
     commit,
     discard,
     remove_stale_partials,
-    temporary_sibling,
+    start_partial,
 )
 
 MB = 2**20
@@ -79,8 +79,8 @@ def write_page(page: Path, title: str, plans: list[ClipPlan], embed_limit_mb: fl
     folder = linked_folder(page)
     for target in (page, folder):
         remove_stale_partials(target)
-    staging = temporary_sibling(folder)
-    page_partial = temporary_sibling(page)
+    staging = start_partial(folder)
+    page_partial = start_partial(page)
     try:
         staging.mkdir()
         encoded = [_encode_clip(index, plan, staging, progress) for index, plan in enumerate(plans)]

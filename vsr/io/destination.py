@@ -20,6 +20,11 @@ from vsr.errors import VsrError
 
 PARTIAL_MARK = ".partial-"
 
+# Partials this process has started and neither committed nor discarded. The code that writes one removes it
+# when a run fails; a Ctrl-C can still land in the few instructions between a file's creation and the `try`
+# that guards it, so the command line discards what is left here when it stops (`discard_unfinished`).
+_unfinished: set[Path] = set()
+
 
 @dataclass(frozen=True)
 class FolderOutput:
@@ -130,6 +135,19 @@ def temporary_sibling(target: Path) -> Path:
     return target.with_name(f".{target.stem}{PARTIAL_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}{target.suffix}")
 
 
+def start_partial(target: Path) -> Path:
+    """The hidden sibling to write `target` into, remembered until it is committed or discarded."""
+    temporary = temporary_sibling(target)
+    _unfinished.add(temporary)
+    return temporary
+
+
+def discard_unfinished() -> None:
+    """Remove every partial this process started and did not finish: the last step of a stopped run."""
+    for temporary in list(_unfinished):
+        discard(temporary)
+
+
 def remove_stale_partials(target: Path) -> list[Path]:
     """Delete the hidden partials of `target` that killed runs left (their process is gone); return them."""
     folder = target.parent if str(target.parent) else Path(".")
@@ -177,6 +195,7 @@ def commit(temporary: Path, target: Path) -> None:
     except OSError as error:
         discard(temporary)
         raise VsrError(target, f"could not be moved into place ({error.strerror or error})") from None
+    _unfinished.discard(temporary)
 
 
 def discard(temporary: Path) -> None:
@@ -188,3 +207,4 @@ def discard(temporary: Path) -> None:
         except OSError:
             pass  # its folder is gone or read-only now: nothing more can be done, and the error that
             # brought us here is the one to report
+    _unfinished.discard(temporary)

@@ -20,7 +20,7 @@ from av.video.reformatter import VideoReformatter
 
 from vsr.errors import VsrError
 from vsr.io.colors import output_color, swscale_matrix, swscale_range
-from vsr.io.destination import commit, discard, temporary_sibling
+from vsr.io.destination import commit, discard, start_partial
 from vsr.io.frame_folder import write_png
 from vsr.io.frames import Frame, VideoInfo
 from vsr.io.live import LiveInput, ffmpeg_address, is_stream_address
@@ -272,9 +272,9 @@ class VideoFileWriter:
             self._container = self._open_output()
         except (OSError, av.error.FFmpegError, ValueError) as error:
             raise VsrError(target, f"cannot be written ({self._problem(error)})") from None
-        # A container of frame slots (AVI) gets pts in 1/fps: each frame's slot, counted from the first frame.
-        self._slots = _FrameSlots(source.frame_rate) if self._container.format.name in FRAME_SLOT_MUXERS else None
         try:
+            # A container of frame slots (AVI) gets pts in 1/fps: each frame's slot, counted from the first one.
+            self._slots = _FrameSlots(source.frame_rate) if self._container.format.name in FRAME_SLOT_MUXERS else None
             self._stream = self._add_video_stream(codec, width, height, source, settings)
             self._open_encoder(codec, settings)
             self._copier = None if source.is_frame_folder else self._copy_streams(source.path)
@@ -287,7 +287,7 @@ class VideoFileWriter:
 
     def _partial_path(self) -> Path | None:
         """The hidden sibling the file is written to until complete."""
-        return temporary_sibling(self.target)
+        return start_partial(self.target)
 
     def _default_codec(self) -> str:
         return DEFAULT_CODEC.get(self.target.suffix.lower(), "libx264")
@@ -551,7 +551,7 @@ class FrameFolderWriter:
         self.target = target
         if live is not None:
             live.side_packets.want(set())  # frames only: a live source's audio must not pile up for nobody
-        self.temporary = temporary_sibling(target)
+        self.temporary = start_partial(target)
         try:
             self.temporary.mkdir()
         except OSError as error:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from vsr.errors import VsrError
-from vsr.io.destination import check_destination, commit, discard, temporary_sibling
+from vsr.io.destination import check_destination, commit, discard, start_partial
 from vsr.models import ncnn, rrdb, srvgg
 from vsr.models.weights import load_state_dict
 from vsr.models.zoo import ZOO, build_model, load_into
@@ -57,7 +57,7 @@ def save_weights(state: dict[str, torch.Tensor], target: Path, overwrite: bool,
     if target.suffix != ".safetensors":
         raise VsrError(target, "the output must end in .safetensors")
     check_destination(target, overwrite, reads=reads)
-    temporary = temporary_sibling(target)
+    temporary = start_partial(target)
     try:
         save_file({key: value.detach().clone().contiguous() for key, value in state.items()}, str(temporary))
         commit(temporary, target)

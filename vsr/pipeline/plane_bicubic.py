@@ -60,14 +60,15 @@ def upscale_planes(source: Path, target: Path, info: VideoInfo, scale: int, sett
     check_upscalable(source, info.width, info.height, scale, 0)
     remove_stale_partials(target)
     writer = open_writer(target, info.width * scale, info.height * scale, info, settings)
-    if getattr(writer, "pixel_format", None) != PLANAR_FORMAT:
-        writer.abort()
-        return None
-    cv2.setNumThreads(1)  # the encoder's threads have the cores; OpenCV's pool only contends with them here
-    reader = FrameReader(info)
-    bar = Progress(info.frame_count, "frame", source.name, progress)
-    started, frames = time.perf_counter(), 0
-    try:  # whatever stops the run removes the partial
+    bar = None
+    try:  # at once: from here on, whatever stops the run removes the partial
+        if getattr(writer, "pixel_format", None) != PLANAR_FORMAT:
+            writer.abort()
+            return None
+        cv2.setNumThreads(1)  # the encoder's threads have the cores; OpenCV's pool only contends with them here
+        reader = FrameReader(info)
+        bar = Progress(info.frame_count, "frame", source.name, progress)
+        started, frames = time.perf_counter(), 0
         for picture, pts, time_base in reader.pictures():
             writer.write_picture(scale_planes(picture, scale), pts, time_base)
             frames += 1
@@ -78,6 +79,7 @@ def upscale_planes(source: Path, target: Path, info: VideoInfo, scale: int, sett
         writer.abort()
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     notes = source_notes(source, reader, frames) + [f"{target}: {note}" for note in writer.notes]
     return JobReport(frames, time.perf_counter() - started, target, notes)

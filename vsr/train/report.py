@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import yaml
 from torch import nn
 
 from vsr.errors import VsrError
-from vsr.io.destination import temporary_sibling
+from vsr.io.destination import commit, start_partial
 from vsr.train.validation import mean_scores
 
 TRAIN_FIELDS = ["step", "loss", "lr", "seconds_per_step", "threads", "cpu_seconds_per_step"]
@@ -48,9 +47,9 @@ class RunFiles:
                  "step": step, "best_psnr_y": -1.0 if best is None else best, "torch_rng": torch.get_rng_state()}
         if critic is not None:
             state["critic"] = critic.state_dict()
-        temporary = temporary_sibling(self.checkpoint)
+        temporary = start_partial(self.checkpoint)
         torch.save(state, temporary)
-        os.replace(temporary, self.checkpoint)  # a kill mid-write leaves the previous checkpoint whole
+        commit(temporary, self.checkpoint)  # a kill mid-write leaves the previous checkpoint whole
 
     def load_checkpoint(self, model: nn.Module, optimizer, schedule, critic=None) -> tuple[int, float | None]:
         if not self.checkpoint.exists():
@@ -110,9 +109,9 @@ class RunFiles:
         from safetensors.torch import save_file
 
         tensors = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
-        temporary = temporary_sibling(path)
+        temporary = start_partial(path)
         save_file(tensors, str(temporary), metadata={"config": json.dumps(_plain(self.config)), "step": str(step)})
-        os.replace(temporary, path)
+        commit(temporary, path)
         path.with_suffix(".md").write_text(model_card(self.config, model, step, scores, bicubic))
 
     def finish(self, model: nn.Module) -> None:

@@ -14,6 +14,7 @@ from vsr.train.losses import (
     feature_matching_loss,
     frequency_loss,
     low_frequency_loss,
+    range_loss,
     generator_adversarial_loss,
     pingpong_loss,
     pingpong_sequence,
@@ -117,6 +118,22 @@ def test_low_frequency_loss_sees_a_colour_shift_not_zero_mean_texture() -> None:
     tinted = picture.clone()
     tinted[:, :, 0, :4, :4] += 0.1  # one block turns redder
     assert low_frequency_loss(tinted, picture).item() == pytest.approx(0.1 / (3 * 16), rel=1e-4)
+
+
+def test_range_loss_charges_an_outline_beside_an_edge_and_not_texture_within_the_local_range() -> None:
+    edge = torch.zeros(1, 1, 3, 16, 16)
+    edge[..., 8:] = 0.8  # a bright band on a dark-grey ground
+    edge += 0.1
+    shifted = edge.clone()
+    shifted[..., 7] = 0.9  # the edge a pixel off: inside the local range of the truth
+    assert range_loss(shifted, edge).item() == 0.0 < F.l1_loss(shifted, edge).item()
+    outlined = edge.clone().requires_grad_(True)
+    undershoot = torch.zeros_like(edge)
+    undershoot[..., 7] = -0.05  # a dark line along the edge, darker than anything near it in the truth
+    loss = range_loss(outlined + undershoot, edge)
+    assert loss.item() == pytest.approx(0.05 * 16 / (16 * 16))
+    loss.backward()
+    assert outlined.grad[..., 7].lt(0).all() and outlined.grad[..., :7].eq(0).all()  # only the outline is pushed
 
 
 def test_with_chroma_of_keeps_the_luma_and_takes_the_chroma_and_passes_luma_gradients_only() -> None:

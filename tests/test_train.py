@@ -194,7 +194,7 @@ def gan_config(tmp_path: Path, sources: list[str], steps: int) -> Path:
         "data": {"sources": sources, "frames": 3, "crop": 16, "scale": 4, "cache_dir": str(tmp_path / "cache")},
         "train": {"steps": steps, "batch_size": 1, "checkpoint_every": 1, "log_every": 1, "warp_loss_weight": 1.0,
                   "channels_last": True},
-        "gan": {"frequency_weight": 0.1, "low_frequency_weight": 1.0},
+        "gan": {"frequency_weight": 0.1, "low_frequency_weight": 1.0, "range_weight": 1.0},
     }
     path = tmp_path / "gan.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -22,6 +22,7 @@ from vsr.train.losses import (
     low_frequency_loss,
     generator_adversarial_loss,
     pingpong_loss,
+    range_loss,
     should_update_discriminator,
     with_chroma_of,
 )
@@ -35,6 +36,7 @@ class GanSettings:
     feature_matching_weight: float = 0.2  # TecoGAN's VGG weight, given to the features standing in for VGG
     frequency_weight: float = 0.0  # the spectral loss, off unless asked for
     low_frequency_weight: float = 0.0  # colour held to the ground truth in 4x4 block means, off unless asked for
+    range_weight: float = 0.0  # over- and undershoot beyond the truth's local range (halos), off unless asked for
     # False: the discriminator sees the generated frames' luma with the ground truth's chroma, so the GAN terms
     # shape texture and leave colour to the pixel losses (losses.with_chroma_of).
     adversarial_colour: bool = True
@@ -101,6 +103,8 @@ class TecoGanCritic:
             loss = loss + s.frequency_weight * frequency_loss(sr.flatten(0, 1), hr.flatten(0, 1))
         if s.low_frequency_weight:
             loss = loss + s.low_frequency_weight * low_frequency_loss(sr, hr)
+        if s.range_weight:
+            loss = loss + s.range_weight * range_loss(sr, hr)
         return loss
 
     def state_dict(self) -> dict:

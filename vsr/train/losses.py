@@ -142,6 +142,20 @@ def low_frequency_loss(pred: torch.Tensor, target: torch.Tensor, block: int = 4)
     return F.l1_loss(F.avg_pool2d(flat_pred.float(), block), F.avg_pool2d(flat_target.float(), block))
 
 
+def range_loss(pred: torch.Tensor, target: torch.Tensor, window: int = 5) -> torch.Tensor:
+    """Mean amount by which pred leaves the range of target's values in the window around each pixel.
+
+    Adversarial sharpening overshoots: the tecogan weights drew a dark outline beside bright edges, darker
+    than anything near it in the ground truth. Texture that stays within the local range of the truth costs
+    nothing here, so this holds back halos and outlines without pulling the texture towards the blur the pixel
+    losses prefer. (N, ..., C, H, W), channel by channel.
+    """
+    flat_pred, flat_target = pred.flatten(0, -4).float(), target.flatten(0, -4).float()
+    highest = F.max_pool2d(flat_target, window, stride=1, padding=window // 2)
+    lowest = -F.max_pool2d(-flat_target, window, stride=1, padding=window // 2)
+    return (F.relu(lowest - flat_pred) + F.relu(flat_pred - highest)).mean()
+
+
 def with_chroma_of(frames: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """`frames` (..., 3, H, W) RGB with the luma of `frames` and the chroma of `source` (same shape).
 

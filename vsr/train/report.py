@@ -159,7 +159,8 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
         g = config.gan
         lines[-1:-1] = [(f"- Adversarial (TecoGAN): spatio-temporal discriminator, weights: adversarial "
                         f"{g.adversarial_weight:g}, feature matching {g.feature_matching_weight:g}, ping-pong "
-                        f"{g.pingpong_weight:g}, spectral {g.frequency_weight:g}, colour {g.low_frequency_weight:g}; "
+                        f"{g.pingpong_weight:g}, spectral {g.frequency_weight:g}, colour {g.low_frequency_weight:g}, "
+                        f"local range {g.range_weight:g}; "
                         f"discriminator lr {g.lr:g}"
                         + ("" if g.adversarial_colour else "; the discriminator sees the generated luma with the "
                            "ground truth's chroma, so colour is left to the pixel losses"))]

@@ -222,6 +222,9 @@ def test_vsr_convert_writes_weights_that_give_the_same_output(tmp_path, run_cli)
     result = run_cli("convert", "--model", "realesr-animevideov3", "-o", target)
     assert result.exit_code == 0, result.output
     assert "621,424 parameters" in result.output
+    plain_file = tmp_path / "plain"
+    plain_file.write_text("")  # the weights get the permissions any file gets here (safetensors' own: 0600)
+    assert target.stat().st_mode & 0o777 == plain_file.stat().st_mode & 0o777
     from_file = zoo.build_model("realesr-animevideov3", 3, weights=target)
     from_package = zoo.build_model("realesr-animevideov3", 3)
     lr = smooth_image(12, 12)[:, None]

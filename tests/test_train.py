@@ -210,6 +210,9 @@ def test_tecogan_training_runs_adversarially_and_resumes_exactly(tmp_path, sourc
     assert set(state["critic"]) == {"discriminator", "optimizer"}
     assert state["critic"]["optimizer"]["state"], "the discriminator was never updated"
     assert "Adversarial (TecoGAN)" in files.final.with_suffix(".md").read_text()
+    plain_file = tmp_path / "plain"
+    plain_file.write_text("")  # the weights get the permissions any file gets here (safetensors' own: 0600)
+    assert files.final.stat().st_mode & 0o777 == plain_file.stat().st_mode & 0o777
     interrupted = load_config(gan_config(tmp_path / "b", sources, steps=3))
     train(interrupted, stop_after=2)
     resumed = train(interrupted, resume=True)

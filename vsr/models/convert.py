@@ -52,14 +52,15 @@ def _ncnn_network(param: Path) -> srvgg.NcnnCompact | rrdb.NcnnRRDB:
 def save_weights(state: dict[str, torch.Tensor], target: Path, overwrite: bool,
                  reads: tuple[Path | None, ...] = ()) -> None:
     """Writes safetensors atomically: the target appears complete or not at all, and replaces no source."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     if target.suffix != ".safetensors":
         raise VsrError(target, "the output must end in .safetensors")
     check_destination(target, overwrite, reads=reads)
     temporary = start_partial(target)
     try:
-        save_file({key: value.detach().clone().contiguous() for key, value in state.items()}, str(temporary))
+        # Written by us, not by save_file, which creates its files readable by their owner alone (0600).
+        temporary.write_bytes(save({key: value.detach().clone().contiguous() for key, value in state.items()}))
         commit(temporary, target)
     finally:
         discard(temporary)

@@ -106,11 +106,12 @@ class RunFiles:
 
     def export(self, model: nn.Module, path: Path, step: int, scores: dict | None, bicubic: dict | None) -> None:
         """Weights as safetensors with a model card beside them (same name, .md)."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         tensors = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
         temporary = start_partial(path)
-        save_file(tensors, str(temporary), metadata={"config": json.dumps(_plain(self.config)), "step": str(step)})
+        metadata = {"config": json.dumps(_plain(self.config)), "step": str(step)}
+        temporary.write_bytes(save(tensors, metadata=metadata))  # save_file would make it readable by its owner only
         commit(temporary, path)
         path.with_suffix(".md").write_text(model_card(self.config, model, step, scores, bicubic))
 

@@ -100,14 +100,15 @@ def test_the_real_world_model_restores_noisy_footage_that_the_bi_model_cannot():
 
 def test_tecogan_restores_texture_that_the_fidelity_model_smooths_away():
     """On the damaged sample the adversarially trained weights restore fine detail that frvsr-real, trained for
-    PSNR, smooths away (measured: detail ratio 0.25 against 0.016; PSNR-Y 28.4 against 29.7 dB), without
-    turning it into noise, at a bounded cost in PSNR-Y."""
+    PSNR, smooths away (measured: detail ratio 0.061 against 0.016; PSNR-Y 29.2 against 29.7 dB), without
+    turning it into noise, at a bounded cost in PSNR-Y. The bound is 3x: the weights that drew a dark outline
+    along edges reached 0.25, and the range loss that removed it keeps the texture within the truth's range."""
     clips = find_clips(SAMPLE, None, 4, "realworld", max_frames=4)
     settings = Settings(torch.device("cpu"), temporal=False)
     scores = {name: bench_model(name, build_model(name, 4), clips, settings).clips[0].summary()
               for name in ("frvsr-real", "tecogan")}
     assert trained_adversarially("tecogan") and not trained_adversarially("frvsr-real")
-    assert 5 * scores["frvsr-real"]["detail"] < scores["tecogan"]["detail"] < 2.0  # texture, not noise
+    assert 3 * scores["frvsr-real"]["detail"] < scores["tecogan"]["detail"] < 2.0  # texture, not noise
     assert scores["tecogan"]["psnr_y"] > scores["frvsr-real"]["psnr_y"] - 3.0
 
 

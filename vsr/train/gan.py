@@ -87,7 +87,7 @@ class TecoGanCritic:
 
     def generator_terms(self, real: torch.Tensor, fake: torch.Tensor, sr_pingpong: torch.Tensor,
                         sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        """The generator's GAN-side loss: adversarial, feature matching, ping-pong, spectral and colour terms."""
+        """The generator's GAN-side loss: adversarial, feature matching, ping-pong, spectral, colour and range terms."""
         s = self.settings
         for parameter in self.discriminator.parameters():
             parameter.requires_grad_(False)  # these terms train the generator only

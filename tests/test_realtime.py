@@ -86,7 +86,7 @@ def test_vsr_run_realtime_reports_its_plan_and_writes_the_same_frames(tmp_path, 
     result = run_cli("run", clip, "-o", tmp_path / "out.mp4", "--model", "lanczos", "--scale", "2", "--realtime",
                      "--quiet")
     assert result.exit_code == 0, result.output
-    said = re.search(r"realtime: lanczos infers [\d.]+ frames/s on cpu \((fp32|bf16)\)", result.stderr)
+    said = re.search(r"realtime: lanczos infers [\d.]+ frames/s on \w+ \((fp32|bf16|fp16)\b", result.stderr)
     assert said, result.stderr
     # The plan is timed: on a busy machine fp32 may fall short and bf16 be taken. The run must write what a
     # plain run at the precision it reports writes.

@@ -56,25 +56,20 @@ def photometric_trust(current: torch.Tensor, previous: torch.Tensor, flow: torch
     return inside_frame(flow) * _match(current, warped, error_scale)
 
 
-def content_error(current: torch.Tensor, warped: torch.Tensor, shrink: int,
-                  small_current: torch.Tensor | None = None) -> torch.Tensor:
+def content_error(current: torch.Tensor, warped: torch.Tensor, shrink: int) -> torch.Tensor:
     """(N, 1, h, w): the photometric error of both frames area-averaged to 1/shrink size; `error_trust` makes
     it a trust.
 
     `warped` is the previous frame warped onto this one. At 1/shrink size (a VSR model's input size) the
     texture a per-frame model invents, different in every frame, averages out, while what the flow gets wrong
     (an occlusion, a misplaced object) stays. It cannot see where the flow leaves the frame: multiply by
-    `inside_frame`. `small_current`, if the caller has it already, is `current` shrunk as `shrunk` does, so
-    that it is not shrunk again."""
-    if small_current is None:
-        small_current = shrink_frame(current, shrink)
-    small_warped = F.interpolate(warped.float(), size=small_current.shape[-2:], mode="area")
-    return _error(small_current, small_warped)
+    `inside_frame`."""
+    return _error(*shrunk(current, warped, shrink))
 
 
 def error_trust(error: torch.Tensor, error_scale: float | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """exp(-(error / error_scale)^2), resized to `size`."""
-    return F.interpolate(torch.exp(-(error / error_scale) ** 2), size=size, mode="bilinear", align_corners=False)
+    """The trust of `error` (as `_trust`), resized to `size`."""
+    return F.interpolate(_trust(error, error_scale), size=size, mode="bilinear", align_corners=False)
 
 
 def inside_frame(flow: torch.Tensor) -> torch.Tensor:
@@ -86,8 +81,13 @@ def inside_frame(flow: torch.Tensor) -> torch.Tensor:
 
 
 def _match(current: torch.Tensor, warped: torch.Tensor, error_scale: float) -> torch.Tensor:
-    """exp(-(e / error_scale)^2), e the mean absolute RGB error over 3x3 pixels."""
-    return torch.exp(-(_error(current, warped) / error_scale) ** 2)
+    """The trust of the mean absolute RGB error over 3x3 pixels."""
+    return _trust(_error(current, warped), error_scale)
+
+
+def _trust(error: torch.Tensor, error_scale: float | torch.Tensor) -> torch.Tensor:
+    """exp(-(error / error_scale)^2): 1 where the frames match, falling off past `error_scale`."""
+    return torch.exp(-(error / error_scale) ** 2)
 
 
 def _error(current: torch.Tensor, warped: torch.Tensor) -> torch.Tensor:

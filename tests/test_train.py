@@ -77,6 +77,34 @@ def test_samples_are_deterministic_pairs_of_bi_degraded_clips(tmp_path, sources)
     assert not torch.equal(TrainingClips(settings, seed=6)[11][1], hr)
 
 
+def test_clean_fraction_leaves_that_share_of_realworld_clips_undamaged(tmp_path, sources):
+    def settings(clean_fraction: float) -> DataSettings:
+        return DataSettings(sources=sources, frames=2, crop=8, scale=4, cache_dir=str(tmp_path / "cache"),
+                            degradation="realworld", clean_fraction=clean_fraction)
+
+    def is_clean(lr: torch.Tensor, hr: torch.Tensor) -> bool:
+        return torch.equal(lr, bicubic_downsample(hr, 4).float())
+
+    damaged, all_clean, some_clean = (TrainingClips(settings(f), seed=2) for f in (0.0, 1.0, 0.5))
+    assert not any(is_clean(*damaged[i]) for i in range(8))
+    assert all(is_clean(*all_clean[i]) for i in range(8))
+    assert 0 < sum(is_clean(*some_clean[i]) for i in range(16)) < 16
+    # The same high-res clips either way: only the damage changes.
+    assert all(torch.equal(damaged[i][1], some_clean[i][1]) for i in range(4))
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"degradation": "realworld", "clean_fraction": 1.5}, "data.clean_fraction is a share between 0 and 1, not 1.5"),
+    ({"clean_fraction": 0.2}, "data.clean_fraction applies to the realworld degradation only"),
+])
+def test_bad_clean_fraction_is_a_one_line_config_error(tmp_path, sources, data, message):
+    config = yaml.safe_load(write_config(tmp_path, sources).read_text())
+    config["data"].update(data)
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(VsrError, match=f"bad.yaml: {message}"):
+        load_config(tmp_path / "bad.yaml")
+
+
 def test_both_kinds_of_source_are_drawn(tmp_path, sources):
     settings = DataSettings(sources=sources, frames=2, crop=8, scale=4, cache_dir=str(tmp_path / "cache"),
                             image_fraction=0.5)

@@ -106,7 +106,7 @@ def load_config(path: str | Path) -> TrainingConfig:
         return TrainingConfig(
             name=raw["name"],
             model=ModelSettings(**raw["model"]),
-            data=DataSettings(**raw["data"]),
+            data=_checked_data(DataSettings(**raw["data"]), path),
             train=_with_tuples(TrainSettings(**raw["train"])),
             validation=_checked_validation(ValidationSettings(**raw.get("validation", {})), path),
             gan=GanSettings(**raw["gan"]) if raw.get("gan") is not None else None,
@@ -120,6 +120,14 @@ def load_config(path: str | Path) -> TrainingConfig:
         raise VsrError(path, f"missing setting {error}") from None
     except TypeError as error:
         raise VsrError(path, f"bad setting: {error}") from None
+
+
+def _checked_data(settings: DataSettings, path: Path) -> DataSettings:
+    if not 0 <= settings.clean_fraction <= 1:
+        raise VsrError(path, f"data.clean_fraction is a share between 0 and 1, not {settings.clean_fraction}")
+    if settings.clean_fraction and settings.degradation != "realworld":
+        raise VsrError(path, "data.clean_fraction applies to the realworld degradation only")
+    return settings
 
 
 def _checked_validation(settings: ValidationSettings, path: Path) -> ValidationSettings:

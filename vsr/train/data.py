@@ -35,6 +35,10 @@ class DataSettings:
     crop: int = 64  # low-res crop side; the high-res crop is scale times larger
     scale: int = 4
     degradation: str = "BI"  # BI, BD or realworld
+    # With realworld: the share of clips left undamaged (plain bicubic). A model that only ever saw blur
+    # takes clean input for blurred and sharpens it again, drawing outlines beside edges; a few clean clips
+    # teach it to leave detail that is already there alone.
+    clean_fraction: float = 0.0
     image_fraction: float = 0.5  # share of clips made from still images, when both kinds are present
     max_frame_step: int = 2  # clips from videos skip up to this many frames, for larger motion
     cache_dir: str = "runs/cache"  # decoded videos, memory-mapped, so that random access is cheap
@@ -182,6 +186,10 @@ def degrade(hr: np.ndarray, hr_tensor: torch.Tensor, settings: DataSettings, rng
         return blur_downsample(hr_tensor, settings.scale)
     if settings.degradation == "realworld":
         from vsr.realworld import degrade_realworld
+
+        # Drawn only when asked for, so that runs without clean clips keep the sample stream they always had.
+        if settings.clean_fraction and rng.random() < settings.clean_fraction:
+            return bicubic_downsample(hr_tensor, settings.scale).float()
 
         lr = degrade_realworld(hr, settings.scale, rng)
         return torch.from_numpy(lr).permute(0, 3, 1, 2).float() / 255

@@ -151,7 +151,8 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
         f"- Architecture: `{config.model.type}` {json.dumps(config.model.args)}, {params:,} parameters",
         (f"- Training data: {', '.join(data.sources)}; {data.frames}-frame clips, {data.crop}px low-res crops, "
         f"{data.image_fraction:.0%} of clips from still images under synthetic camera motion"),
-        f"- Degradation: {data.degradation} x{data.scale}",
+        f"- Degradation: {data.degradation} x{data.scale}" + (f", {data.clean_fraction:.0%} of clips left clean "
+                                                              "(bicubic)" if data.clean_fraction else ""),
         f"- Training: {step} of {train.steps} steps, batch {train.batch_size}, Adam lr {train.lr:g} (cosine to "
         f"{train.min_lr:g}), {_objective(config)}",
         f"- Reproduce: `vsr train configs/{config.name}.yaml` (seed {config.seed})", "",

@@ -112,8 +112,10 @@ def main() -> None:
     card = run_card + "\n\n" + full_validation_table(scores, bicubic, fps, region)
     if config.init_weights:
         start = mean_scores(score(Path(config.init_weights), "start")[0])
+        change = mean - start[0]
+        effect = f"adds {change:.2f} dB" if change >= 0 else f"gives up {-change:.2f} dB of PSNR-Y"
         card += (f"\nThe starting weights, `{config.init_weights}`, score {start[0]:.2f} / {start[1]:.4f} on the "
-                 f"same input: this training adds {mean - start[0]:+.2f} dB.\n")
+                 f"same input: this training {effect}.\n")
     shutil.copyfile(snapshot, target)
     target.with_suffix(".md").write_text(card + "\n" + (NATURAL_CREDITS if natural else DATA_CREDITS) + "\n")
     print(f"shipped {target} ({mean:.2f} dB mean PSNR-Y on {val_dir.relative_to(VAL_DIR.parent)})")

@@ -286,12 +286,13 @@ def test_realworld_runs_validate_on_inputs_damaged_the_same_way_every_time(tmp_p
     assert not torch.equal(clips[0].lr, clean[0].lr)
 
     config = yaml.safe_load(write_config(tmp_path, sources).read_text())
-    config["data"]["degradation"] = "realworld"
+    config["data"].update(degradation="realworld", clean_fraction=0.5)
     (tmp_path / "real.yaml").write_text(yaml.safe_dump(config))
     result = run_cli("train", tmp_path / "real.yaml", "--steps", "3")
     assert result.exit_code == 0, result.output
     logged = float(read_rows(tmp_path / "run" / "val_log.csv")[0]["bicubic_psnr_y"])
     assert logged == pytest.approx(bicubic_scores(clips, 4)["clip"][0], abs=1e-3)
+    assert "Degradation: realworld x4, 50% of clips left clean" in (tmp_path / "run" / "best.md").read_text()
 
 
 def test_select_latest_exports_the_last_validated_weights_whatever_their_psnr(tmp_path, sources, run_cli):

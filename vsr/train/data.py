@@ -180,16 +180,16 @@ def augment(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def degrade(hr: np.ndarray, hr_tensor: torch.Tensor, settings: DataSettings, rng: np.random.Generator) -> torch.Tensor:
     """The low-res clip for a high-res one, by the configured degradation."""
-    if settings.degradation == "BI":
+    degradation = settings.degradation
+    # Drawn only when asked for, so that runs without clean clips keep the sample stream they always had.
+    if degradation == "realworld" and settings.clean_fraction and rng.random() < settings.clean_fraction:
+        degradation = "BI"
+    if degradation == "BI":
         return bicubic_downsample(hr_tensor, settings.scale).float()
-    if settings.degradation == "BD":
+    if degradation == "BD":
         return blur_downsample(hr_tensor, settings.scale)
-    if settings.degradation == "realworld":
+    if degradation == "realworld":
         from vsr.realworld import degrade_realworld
-
-        # Drawn only when asked for, so that runs without clean clips keep the sample stream they always had.
-        if settings.clean_fraction and rng.random() < settings.clean_fraction:
-            return bicubic_downsample(hr_tensor, settings.scale).float()
 
         lr = degrade_realworld(hr, settings.scale, rng)
         return torch.from_numpy(lr).permute(0, 3, 1, 2).float() / 255

@@ -12,11 +12,20 @@ A third input, `--degradation noise`, keeps only realworld's per-frame noise (th
 way; no blur, no extra resize, no codec): there the noise reaches the output as flicker, as it does not
 through the codec of these clips' realworld damage.
 
-Two more rows per model and degradation bound what any such stage could do:
+Three more rows per model and degradation bound what any such stage could do:
 - "truth's flow": the previous output blended in at strength 0.5 along the ground truth's own Farneback flow
   (the flow tOF compares with), everywhere, with no checks: a flow no estimator on the outputs can match;
 - "no noise" (realworld only): the model on the same damage without its per-frame noise, unstabilised: the
-  flicker that noise causes is all a stabiliser can remove.
+  flicker that noise causes is all a stabiliser can remove;
+- "frvsr (temporal)": our recurrent model on the same input, which carries its own output from frame to
+  frame: the tOF a model with memory reaches there. Where the per-frame model's tOF is already at it, what
+  tOF still counts is not flicker (fast motion the flow of the output and of the truth disagree on).
+
+A second table gives the cost where there is no flicker to remove: the first ground-truth frame of each clip
+panned sideways by a fraction of a pixel per frame (bicubic, 16 frames), shrunk x4, and upscaled with bicubic
+(a model with no flicker at all), stabilised at each strength; dPSNR-Y against the unstabilised frames, mean
+of frames 8-15. A pan under the stage's `still_flow` (0.1 px per frame at the input's size) is blended as if
+nothing moved, and only the drift check stops the carried frame from dragging behind.
 
     python benchmarks/stabilize_effect.py --frames 24 --crop 640x360 --degradation BI --degradation realworld \
         --degradation noise --write
@@ -35,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import cv2
 import numpy as np
 import torch
 from results_file import describe_cpu, write_section
@@ -44,7 +54,7 @@ from vsr.bench.clips import find_clips
 from vsr.bench.runner import FRAME_TIME
 from vsr.bench.scoring import ClipScorer
 from vsr.io.frames import Frame
-from vsr.metrics import backward_warp, farneback_flow, grey
+from vsr.metrics import backward_warp, farneback_flow, grey, psnr
 from vsr.models.zoo import build_flow_network, build_model
 from vsr.pipeline.inference import upscale_frames
 from vsr.pipeline.stabilize import Stabilization, StabilizerStats, stabilize_frames
@@ -56,6 +66,7 @@ VAL_DIR = ROOT.parent / "shared" / "data" / "clips" / "val" / "natural"
 SCALE = 4
 TRUTH_FLOW = "truth's flow"
 NO_NOISE = "no noise"
+TEMPORAL = "frvsr (temporal)"
 # The realworld damage without its per-frame noise: every other choice is drawn as before (a zero-width range
 # still takes its draw), so blur, scaler and codec are the same as in the damaged clip.
 NOISELESS = RealWorldSettings(noise_sigma=(0.0, 0.0), poisson_scale=(0.0, 0.0))
@@ -64,6 +75,8 @@ NOISELESS = RealWorldSettings(noise_sigma=(0.0, 0.0), poisson_scale=(0.0, 0.0))
 NOISE_ONLY = RealWorldSettings(blur_sigma=(1e-3, 1e-3), resize_range=(1.0, 1.0), video_codec_probability=0.0,
                                jpeg_quality=(100, 100))
 METRICS = ("psnr_y", "detail", "tof", "warping_error")
+PAN_SPEEDS = (0.02, 0.05, 0.08, 0.15)  # pixels per frame at the input's size
+PAN_FRAMES = 16
 
 
 def main() -> None:
@@ -84,13 +97,16 @@ def main() -> None:
     strengths = [float(s) for s in args.strengths.split(",")]
     flow_net = build_flow_network()
     cpu = torch.device("cpu")
+    temporal = choose_engine(build_model("frvsr", SCALE), args.backend, cpu, "auto")
     rows = []
     for degradation in args.degradation or ["BI", "realworld"]:
         clips = find_clips(VAL_DIR, None, SCALE, "BI" if degradation == "BI" else "realworld", args.frames,
                            tuple(map(int, args.crop.split("x"))))
+        temporal_scores: dict[str, dict] = {}  # per clip: frvsr's scores on this input, for every model's row
+        first_targets = [next(iter(clip.gt_frames())) for clip in clips]
         for name in args.model or ["realesr-animevideov3", "realsr"]:
             engine = choose_engine(build_model(name, SCALE), args.backend, cpu, "auto")
-            versions = ["off", *strengths, TRUTH_FLOW] + ([NO_NOISE] if degradation == "realworld" else [])
+            versions = ["off", *strengths, TRUTH_FLOW] + ([NO_NOISE] if degradation == "realworld" else []) + [TEMPORAL]
             scores: dict[object, list[dict]] = {version: [] for version in versions}
             seconds = dict.fromkeys(strengths, 0.0)
             trust = {strength: StabilizerStats() for strength in strengths}
@@ -113,6 +129,9 @@ def main() -> None:
                 if NO_NOISE in scores:
                     noiseless = degrade_realworld_stream(iter(targets), SCALE, clip_seed(clip.name), settings=NOISELESS)
                     scores[NO_NOISE].append(score(upscale(engine.model, as_frames(noiseless)), targets))
+                if clip.name not in temporal_scores:
+                    temporal_scores[clip.name] = score(upscale(temporal.model, lr_frames), targets)
+                scores[TEMPORAL].append(temporal_scores[clip.name])
                 print(f"{name} on {clip.name} ({degradation}): done", file=sys.stderr)
             for version, per_clip in scores.items():
                 mean = {key: float(np.mean([clip[key] for clip in per_clip])) for key in METRICS}
@@ -121,7 +140,10 @@ def main() -> None:
                 rows.append((degradation, name, engine.description, version, mean,
                              trust[version].mean_trust if stabilised else None,
                              frames / seconds[version] if stabilised else None))
-    section = render(rows, [clip.name for clip in clips], args)
+    pan_costs = {strength: [float(np.mean([slow_pan_cost(first, speed, Stabilization(flow_net, strength))
+                                           for first in first_targets])) for speed in PAN_SPEEDS]
+                 for strength in strengths}
+    section = render(rows, [clip.name for clip in clips], args) + render_pan(pan_costs)
     print(section)
     if args.write:
         write_section(Path(__file__).with_name("RESULTS.md"), HEADING, section)
@@ -154,6 +176,35 @@ def blend_along_truth(outputs: list[Frame], targets: list[np.ndarray], strength:
     return blended
 
 
+def slow_pan_cost(image: np.ndarray, speed: float, stabilization: Stabilization) -> float:
+    """dPSNR-Y of the stabilised frames 8-15 of `image` panned right `speed` input pixels per frame, upscaled
+    with bicubic (no flicker), against the same frames unstabilised."""
+    height, width = image.shape[:2]
+    targets, inputs, outputs = [], [], []
+    for index in range(PAN_FRAMES):
+        shift = np.float32([[1, 0, speed * SCALE * index], [0, 1, 0]])
+        target = cv2.warpAffine(image, shift, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        small = cv2.resize(target, (width // SCALE, height // SCALE), interpolation=cv2.INTER_AREA)
+        targets.append(target)
+        inputs.append(Frame(small, index, FRAME_TIME))
+        outputs.append(Frame(cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC), index, FRAME_TIME))
+    stabilized = list(stabilize_frames(iter(outputs), stabilization, torch.device("cpu"), SCALE,
+                                       inputs=iter(inputs)))
+    return float(np.mean([psnr(after.image, target, SCALE) - psnr(before.image, target, SCALE)
+                          for after, before, target in list(zip(stabilized, outputs, targets))[8:]]))
+
+
+def render_pan(costs: dict[float, list[float]]) -> str:
+    lines = ["", "Cost where nothing flickers: a slow pan, upscaled with bicubic, dPSNR-Y against it unstabilised "
+             "(see the script's docstring).", "",
+             "| stabilize | " + " | ".join(f"{speed:g} px/frame" for speed in PAN_SPEEDS) + " |",
+             "|---|" + "---|" * len(PAN_SPEEDS)]
+    for strength, per_speed in costs.items():
+        label = f"{strength:g}" + (" (default)" if strength == DEFAULT_STRENGTH else "")
+        lines.append(f"| {label} | " + " | ".join(f"{cost:+.2f}" for cost in per_speed) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def render(rows, clip_names: list[str], args: argparse.Namespace) -> str:
     command = (f"python benchmarks/stabilize_effect.py --frames {args.frames} --crop {args.crop} "
                f"--strengths {args.strengths}" + "".join(f" --model {m}" for m in (args.model or []))
@@ -167,7 +218,8 @@ def render(rows, clip_names: list[str], args: argparse.Namespace) -> str:
               "dwarp against the same model unstabilised; detail is `vsr bench`'s sharpness ratio (1: as much "
               "fine detail as the ground truth). 'trusted' is the stage's mean trust, the share of the strength "
               f"it applied. Default strength: {DEFAULT_STRENGTH}. The stabiliser's frames/s at this size on the CPU "
-              f"are its own cost, added to the model's. '{TRUTH_FLOW}' and '{NO_NOISE}' are bounds, not settings: "
+              f"are its own cost, added to the model's. '{TRUTH_FLOW}', '{NO_NOISE}' and '{TEMPORAL}' are bounds, "
+              "not settings: "
               "see the script's docstring."),
              f"Reproduce: `{command}`.", "",
              "| input | model | stabilize | PSNR-Y | dPSNR-Y | detail | tOF (per clip) | dtOF | "

@@ -103,10 +103,9 @@ def main() -> None:
         clips = find_clips(VAL_DIR, None, SCALE, "BI" if degradation == "BI" else "realworld", args.frames,
                            tuple(map(int, args.crop.split("x"))))
         temporal_scores: dict[str, dict] = {}  # per clip: frvsr's scores on this input, for every model's row
-        first_targets = [next(iter(clip.gt_frames())) for clip in clips]
         for name in args.model or ["realesr-animevideov3", "realsr"]:
             engine = choose_engine(build_model(name, SCALE), args.backend, cpu, "auto")
-            versions = ["off", *strengths, TRUTH_FLOW] + ([NO_NOISE] if degradation == "realworld" else []) + [TEMPORAL]
+            versions = ["off", *strengths, TRUTH_FLOW, *([NO_NOISE] if degradation == "realworld" else []), TEMPORAL]
             scores: dict[object, list[dict]] = {version: [] for version in versions}
             seconds = dict.fromkeys(strengths, 0.0)
             trust = {strength: StabilizerStats() for strength in strengths}
@@ -140,6 +139,7 @@ def main() -> None:
                 rows.append((degradation, name, engine.description, version, mean,
                              trust[version].mean_trust if stabilised else None,
                              frames / seconds[version] if stabilised else None))
+    first_targets = [next(iter(clip.gt_frames())) for clip in clips]  # the same ground truth for every input
     pan_costs = {strength: [float(np.mean([slow_pan_cost(first, speed, Stabilization(flow_net, strength))
                                            for first in first_targets])) for speed in PAN_SPEEDS]
                  for strength in strengths}

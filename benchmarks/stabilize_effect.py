@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", help="engine of the model (auto: OpenVINO on a CPU)")
     parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
     args = parser.parse_args()
+    if args.frames < 6:
+        parser.error("--frames must be at least 6: tOF (TecoGAN's frame pairs) needs six frames of a clip")
     if not VAL_DIR.is_dir():
         sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
     strengths = [float(s) for s in args.strengths.split(",")]

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from vsr.io.frames import Frame
 from vsr.models.frvsr import FRVSR, convert_reference_checkpoint, cubic_upsample, space_to_depth
-from vsr.models.zoo import build_model
+from vsr.models.zoo import WEIGHTS_DIR, build_model
 from vsr.pipeline.inference import upscale_frames
 
 CPU = torch.device("cpu")
@@ -44,12 +44,22 @@ def reference_keys(num_blocks: int = 10, mid: int = 64) -> dict[str, list[int]]:
     return keys
 
 
-def small_model(degradation: str = "BI") -> FRVSR:
+def small_model(degradation: str = "BI", flow: str = "fnet") -> FRVSR:
     torch.manual_seed(0)
-    model = FRVSR(mid_channels=8, num_blocks=1, degradation=degradation).eval()
-    with torch.no_grad():  # a flow net that actually moves things, so the warping is exercised
-        model.fnet.flow[-1].bias.copy_(torch.tensor([0.05, -0.03]))
+    model = FRVSR(mid_channels=8, num_blocks=1, degradation=degradation, flow=flow).eval()
+    if flow == "fnet":
+        with torch.no_grad():  # a flow net that actually moves things, so the warping is exercised
+            model.fnet.flow[-1].bias.copy_(torch.tensor([0.05, -0.03]))
     return model
+
+
+def panning_clip(frames: int = 5, height: int = 24, width: int = 32, step: int = 2) -> torch.Tensor:
+    """(1, T, 3, H, W): a smooth random texture moving `step` pixels right each frame."""
+    rng = np.random.default_rng(7)
+    coarse = torch.from_numpy(rng.random((1, 3, height // 4 + 2, (width + step * frames) // 4 + 2), dtype=np.float32))
+    big = F.interpolate(coarse, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
+    start = step * frames
+    return torch.stack([big[0, :, :height, start - step * t:start - step * t + width] for t in range(frames)])[None]
 
 
 def test_the_architecture_matches_tecogan_pytorch_key_for_key():
@@ -106,9 +116,9 @@ def test_cubic_upsample_equals_the_sampling_rule_written_out():
     torch.testing.assert_close(cubic_upsample(x, scale), expected)
 
 
-@pytest.mark.parametrize("degradation", ["BI", "BD"])
-def test_stepping_frame_by_frame_equals_the_clip_forward(degradation):
-    model = small_model(degradation)
+@pytest.mark.parametrize("degradation, flow", [("BI", "fnet"), ("BD", "fnet"), ("BI", "dis")])
+def test_stepping_frame_by_frame_equals_the_clip_forward(degradation, flow):
+    model = small_model(degradation, flow)
     torch.manual_seed(2)
     clip = torch.rand(2, 5, 3, 16, 24)
     with torch.no_grad():
@@ -140,6 +150,45 @@ def test_flows_are_returned_for_training_and_move_the_previous_output():
         _, flows = model.forward_with_flows(clip)
     assert flows.shape == (1, 2, 2, 16, 16)
     assert flows.abs().max() <= 24.0 and flows.abs().max() > 0
+
+
+def test_a_fresh_fnet_responds_to_its_input():
+    """With torch's default initialisation a fresh FNet's output moved by 1e-5 px between inputs, and the
+    FNets trained from there never learned motion; its own initialisation keeps the signal alive."""
+    from vsr.models.frvsr import FNet
+
+    torch.manual_seed(5)
+    flows = FNet()(torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32))
+    assert flows.std(dim=0).mean() > 1e-3
+    torch.manual_seed(5)
+    assert FNet().flow[-1].weight.abs().max() < 0.01  # and the flows start near zero
+
+
+def test_dis_motion_aligns_the_history_of_a_pan():
+    """`flow="dis"`: the previous output is carried along the pan, so the history the SR network sees lines up
+    with the frame; no FNet, no flow weights."""
+    model = small_model(flow="dis")
+    assert model.fnet is None and not any(key.startswith("fnet.") for key in model.state_dict())
+    clip = panning_clip()
+    hr = F.interpolate(clip[0], scale_factor=4, mode="bicubic", align_corners=False)
+    flows = model.flows(clip[0, 1:], clip[0, :-1])
+    assert flows[:, 0, 4:-4, 4:-8].median() == pytest.approx(-2, abs=0.2)  # moved right: sample to the left
+    moved = model._warp_output(hr[:-1], flows)
+    aligned = (moved - hr[1:])[..., 16:-16, 16:-32].abs().mean()
+    assert aligned < 0.25 * (hr[:-1] - hr[1:])[..., 16:-16, 16:-32].abs().mean()
+
+
+def test_weights_without_fnet_build_the_dis_model(tmp_path):
+    """FRVSR weights say which motion they were trained with: without FNet's weights, DIS."""
+    torch.manual_seed(6)
+    trained = FRVSR(mid_channels=64, num_blocks=10, flow="dis").eval()  # the size `--model frvsr` builds
+    save_file({key: value.contiguous() for key, value in trained.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    built = build_model("frvsr", weights=tmp_path / "w.safetensors")
+    assert built.flow == "dis" and built.fnet is None
+    clip = panning_clip(frames=2)
+    with torch.no_grad():
+        torch.testing.assert_close(built(clip), trained(clip), atol=0, rtol=0)
+    assert build_model("frvsr", weights=WEIGHTS_DIR / "frvsr_bi_x4.safetensors").flow == "fnet"  # FNet's weights
 
 
 def test_bf16_autocast_keeps_flows_in_fp32_and_stays_close():

@@ -54,6 +54,17 @@ def test_frvsr_on_openvino_fp32_steps_as_torch_does_for_several_frame_sizes():
             assert levels(ours, reference) <= 1
 
 
+def test_frvsr_with_dis_motion_on_openvino_steps_as_torch_does():
+    """DIS flow is computed outside the graph; the warp stays in torch and the reconstruction is compiled."""
+    torch.manual_seed(8)
+    model = FRVSR(mid_channels=8, num_blocks=1, flow="dis").eval()
+    engine = OpenVinoFRVSR(model, "fp32")
+    frames = smooth_frames(4, 32, 48)
+    for ours, reference in zip(stream(engine, frames), stream(model, frames)):
+        assert levels(ours, reference) <= 1
+    assert "DIS flow" in choose_engine(model, "openvino", CPU, "fp32").description
+
+
 def test_frvsr_in_bf16_stays_within_a_few_levels_of_fp32():
     model = build_model("frvsr")
     frames = smooth_frames(5, 32, 48)
@@ -208,6 +219,27 @@ def test_export_writes_an_onnx_step_that_streams_as_the_model_does(tmp_path, run
         for ours, reference in zip(onnx_stream(target, frames), stream(model, frames)):
             assert ours.shape == (1, 3, 4 * height, 4 * width)
             assert levels(ours, reference) <= 1
+
+
+def test_an_frvsr_with_dis_motion_exports_its_step_with_the_flow_as_an_input(tmp_path):
+    pytest.importorskip("onnx", reason="vsr export needs the onnx package")
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the test extra installs ONNX Runtime")
+    from vsr.backends.onnx_export import export_onnx
+    from vsr.ops.dis_flow import dis_flow
+
+    torch.manual_seed(9)
+    model = FRVSR(mid_channels=8, num_blocks=1, flow="dis").eval()
+    target = tmp_path / "dis.onnx"
+    assert export_onnx(model, "tiny", target, overwrite=False) == ["frame", "previous_sr", "flow"]
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    frames = smooth_frames(3, 40, 64)
+    previous_lr, previous_sr = frames[0], torch.zeros(1, 3, 160, 256)
+    for frame, reference in zip(frames, stream(model, frames)):  # the first frame: zero flow, zero history
+        flow = dis_flow(frame, previous_lr) if frame is not frames[0] else torch.zeros(1, 2, 40, 64)
+        feeds = {"frame": frame.numpy(), "previous_sr": previous_sr.numpy(), "flow": flow.numpy()}
+        sr = torch.from_numpy(session.run(["sr"], feeds)[0])
+        assert levels(sr, reference) <= 1
+        previous_lr, previous_sr = frame, sr
 
 
 def test_export_refuses_models_it_cannot_write_and_keeps_existing_files(tmp_path, run_cli):

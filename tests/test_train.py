@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from tests.conftest import make_clip
 from vsr.degradations import bicubic_downsample
 from vsr.errors import VsrError
+from vsr.models.frvsr import FRVSR
 from vsr.models.srvgg import SRVGGNetCompact
 from vsr.models.weights import load_state_dict
 from vsr.train.config import load_config
@@ -272,6 +273,31 @@ def test_init_weights_start_the_run_from_given_weights(tmp_path, sources):
     trained = load_state_dict(files.final)
     for key, value in start.state_dict().items():
         torch.testing.assert_close(trained[key], value, rtol=0, atol=1e-9)
+
+
+def test_an_fnet_model_starts_a_dis_model_without_its_flow_network(tmp_path, sources):
+    """init_ignore: the FNet weights of an FRVSR are left behind when the run's model takes DIS as its motion;
+    the SR network starts from them and the card says so."""
+    start = FRVSR(mid_channels=8, num_blocks=1).eval()
+    save_file(start.state_dict(), str(tmp_path / "start.safetensors"))
+    config = yaml.safe_load(gan_config(tmp_path, sources, steps=1).read_text())
+    del config["gan"]
+    config["model"]["args"]["flow"] = "dis"
+    config["train"].update(lr=1e-12, warp_loss_weight=0.0)
+    config.update(init_weights=str(tmp_path / "start.safetensors"), init_ignore=["fnet."])
+    (tmp_path / "dis.yaml").write_text(yaml.safe_dump(config))
+    files = train(load_config(tmp_path / "dis.yaml"))
+    trained = load_state_dict(files.final)
+    assert not any(key.startswith("fnet.") for key in trained)
+    for key, value in start.state_dict().items():
+        if key.startswith("srnet."):
+            torch.testing.assert_close(trained[key], value, rtol=0, atol=1e-9)
+    assert f"Initialised from `{tmp_path / 'start.safetensors'}`, without `fnet.*`" in files.final.with_suffix(
+        ".md").read_text()
+    del config["init_ignore"]
+    (tmp_path / "strict.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(VsrError, match="unexpected fnet"):  # without it, the FNet weights do not fit
+        train(load_config(tmp_path / "strict.yaml"))
 
 
 def test_realworld_runs_validate_on_inputs_damaged_the_same_way_every_time(tmp_path, sources, run_cli):

@@ -100,7 +100,8 @@ def _has_weights(model: nn.Module) -> bool:
 
 def _describe(wrapped: nn.Module, precision: str) -> str:
     if hasattr(wrapped, "history"):
-        return f"{precision} reconstruction, fp32 motion"
+        flow = " (DIS flow)" if wrapped.model.fnet is None else ""
+        return f"{precision} reconstruction, fp32 motion{flow}"
     if hasattr(wrapped, "deform_align"):
         return f"{precision} features and reconstruction, fp32 flow, alignment on torch"
     return precision

@@ -2,7 +2,10 @@
 
 A streaming FRVSR is exported as one step, (frame, previous_lr, previous_sr) -> sr, with the recurrent state
 as plain inputs: the caller feeds each output back. The first frame of a stream passes itself as
-previous_lr and zeros as previous_sr, which gives exactly the no-history step. A per-frame network is
+previous_lr and zeros as previous_sr, which gives exactly the no-history step. An FRVSR whose motion is
+OpenCV's DIS (`frvsr`) has no flow network to export: its step is (frame, previous_sr, flow) -> sr, where flow
+(1, 2, H, W) is DIS (medium preset) from the grey 8-bit frame to the previous one, as vsr/ops/dis_flow.py
+computes it, and zeros with zero previous_sr on a stream's first frame. A per-frame network is
 (frame) -> sr. Height and width are dynamic; frames are (1, 3, H, W) float RGB in [0, 1], H and W
 multiples of the model's size_multiple.
 
@@ -44,6 +47,17 @@ class FRVSRStep(nn.Module):
         return self.model.step(frame, FRVSRState(previous_lr, previous_sr))[0]
 
 
+class FlowGivenStep(nn.Module):
+    """One step of an FRVSR with DIS motion, the flow an input (computed outside the graph), for export."""
+
+    def __init__(self, model: FRVSR) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frame: torch.Tensor, previous_sr: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        return self.model.step_along(frame, previous_sr, flow)
+
+
 @dataclass(frozen=True)
 class FixedShape:
     """The window (frames) and low-res frame size a windowed model is exported for."""
@@ -80,6 +94,11 @@ def _graph(model: nn.Module, name: str, fixed: FixedShape):
     h, w = 2 * max(multiple, 8), 3 * max(multiple, 8)
     frame = torch.rand(1, 3, h, w)
     space, upscaled = {2: "height", 3: "width"}, {2: "out_height", 3: "out_width"}
+    if isinstance(model, FRVSR) and model.fnet is None:
+        previous_sr, flow = torch.rand(1, 3, model.scale * h, model.scale * w), torch.randn(1, 2, h, w)
+        names = ["frame", "previous_sr", "flow"]
+        dynamic = {"frame": space, "previous_sr": upscaled, "flow": space, "sr": upscaled}
+        return FlowGivenStep(model), (frame, previous_sr, flow), names, dynamic
     if isinstance(model, FRVSR):
         previous_sr = torch.rand(1, 3, model.scale * h, model.scale * w)
         names = ["frame", "previous_lr", "previous_sr"]

@@ -3,7 +3,8 @@
 FRVSR is cut in two: the motion part (flow, warping of the previous output) always runs in fp32, because
 bf16 coordinates move pixels by whole pixels at 1280 wide (43.5 dB against fp32 measured on a real clip,
 with 48-level errors); the reconstruction network, nearly all of the cost, may run in bf16 (60 dB against
-fp32, at most 2 levels). Per-frame networks run whole.
+fp32, at most 2 levels). With DIS motion (`frvsr`) the flow is OpenCV's and the warp runs in torch, so only
+the reconstruction network is compiled. Per-frame networks run whole.
 
 BasicVSR++ keeps its propagation (the loops over frames, the flow warps, the window carry) and its deformable
 alignments in torch and runs its convolution stacks on OpenVINO: SPyNet's coarse-to-fine part in fp32 (its
@@ -53,7 +54,9 @@ class OpenVinoFRVSR(nn.Module):
         h, w = 2 * model.size_multiple, 2 * model.size_multiple
         frame, sr = torch.rand(1, 3, h, w), torch.rand(1, 3, model.scale * h, model.scale * w)
         kind = f"frvsr-{model.degradation}"
-        self.history = CompiledPart(_History(self.model), (frame, frame, sr), f"{kind}-history", "fp32")
+        # DIS flow is OpenCV's, not a graph: then the warp alone stays in torch (fp32, 30 ms at 1280x720).
+        self.history = (CompiledPart(_History(self.model), (frame, frame, sr), f"{kind}-history", "fp32")
+                        if model.fnet is not None else self.model.warped_history)
         folded = space_to_depth(sr, model.scale)
         if precision == "int8":  # calibrated IR shipped beside the weights; the rest of it in the CPU's best
             self.reconstruct = CompiledPart.from_ir(int8_ir_for(self.weights_file, kind), f"{kind}-srnet-int8",

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsr.ops.dis_flow import dis_flow
 from vsr.ops.flow_warp import flow_warp
 
 MAX_FLOW = 24.0  # FNet's tanh output is scaled to this many low-res pixels, its largest motion
@@ -45,6 +46,20 @@ class FNet(nn.Module):
         self.decoder2 = nn.Sequential(*conv_lrelu(256, 128), *conv_lrelu(128, 128))
         self.decoder3 = nn.Sequential(*conv_lrelu(128, 64), *conv_lrelu(64, 64))
         self.flow = nn.Sequential(*conv_lrelu(64, 32), nn.Conv2d(32, 2, 3, 1, 1))
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """He initialisation for the leaky ReLUs, zero biases, and a near-zero last layer (flows start at 0).
+
+        Why: torch's default initialisation shrinks the signal at every one of the 14 layers, so that a fresh
+        FNet's output moved by 1e-5 px when its input changed and the gradients to its first layers were 1e-4.
+        Trained from there, our first FNets never learned motion: they output the same flow for any pair.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.flow[-1].weight, std=1e-3)
 
     def forward(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """(N, 2, H, W) flow in low-res pixels (dx, dy) that backward-warps `previous` onto `current`."""
@@ -99,6 +114,8 @@ class FRVSR(nn.Module):
 
     "BI" (bicubic-downsampled training data) uses bilinear upsampling, "BD" (blur then subsample) uses
     TecoGAN's cubic upsampling; both as TecoGAN-PyTorch, so that its BI and BD checkpoints reproduce.
+    `flow` is "fnet" (TecoGAN's learned flow network, in its checkpoints) or "dis" (OpenCV's DIS on the
+    low-res frames, no weights: vsr/ops/dis_flow.py says why).
     """
 
     streams = True
@@ -109,16 +126,24 @@ class FRVSR(nn.Module):
     half_safe = True  # under autocast, FNet and the warping stay in fp32 (see `flows`)
 
     def __init__(self, mid_channels: int = 64, num_blocks: int = 10, scale: int = 4,
-                 degradation: str = "BI") -> None:
+                 degradation: str = "BI", flow: str = "fnet") -> None:
         super().__init__()
         if scale != 4:
             raise ValueError("FRVSR's two transposed convolutions upsample by 4 only")
         if degradation not in ("BI", "BD"):
             raise ValueError(f"degradation is BI or BD, not {degradation!r}")
+        if flow not in ("fnet", "dis"):
+            raise ValueError(f"flow is fnet or dis, not {flow!r}")
         self.scale = scale
         self.degradation = degradation
-        self.fnet = FNet()
+        self.flow = flow
+        self.fnet = FNet() if flow == "fnet" else None
         self.srnet = SRNet(3, mid_channels, num_blocks, scale)
+
+    def without_fnet(self) -> FRVSR:
+        """This model with DIS as its flow, for weights trained so (they hold no FNet)."""
+        self.fnet, self.flow = None, "dis"
+        return self
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         """(N, T, 3, H, W) -> (N, T, 3, 4H, 4W), the first frame starting from no history."""
@@ -144,12 +169,18 @@ class FRVSR(nn.Module):
             sr = self._reconstruct(frame, self.warped_history(frame, state.lr, state.sr))
         return sr, FRVSRState(frame, sr)
 
+    def step_along(self, frame: torch.Tensor, previous_sr: torch.Tensor, lr_flow: torch.Tensor) -> torch.Tensor:
+        """One step's output with the low-res flow (frame -> previous frame) given, not estimated."""
+        return self._reconstruct(frame, self._warp_output(previous_sr, lr_flow))
+
     def warped_history(self, frame: torch.Tensor, previous_lr: torch.Tensor, previous_sr: torch.Tensor) -> torch.Tensor:
         """The previous output moved onto `frame` along the flow: all of a step that must stay in fp32."""
         return self._warp_output(previous_sr, self.flows(frame, previous_lr))
 
     def flows(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """Low-res flow current -> previous, always in fp32: half-precision flows shift the warp visibly."""
+        if self.fnet is None:
+            return dis_flow(current, previous)
         with torch.autocast(current.device.type, enabled=False):
             return self.fnet(current.float(), previous.float())
 

@@ -83,6 +83,7 @@ class TrainingConfig:
     gan: GanSettings | None = None  # adversarial training (TecoGAN) when present
     refiner: RefinerSettings | None = None  # diffusion refiner training when present (model.type: refiner)
     init_weights: str = ""  # start from these weights (e.g. the FRVSR a TecoGAN run refines)
+    init_ignore: list[str] = field(default_factory=list)  # key prefixes of init_weights the model has no place for
     seed: int = 0
     output_dir: str = ""  # default runs/<name>
     description: str = ""  # a sentence for the model card
@@ -112,6 +113,7 @@ def load_config(path: str | Path) -> TrainingConfig:
             gan=GanSettings(**raw["gan"]) if raw.get("gan") is not None else None,
             refiner=RefinerSettings(**raw["refiner"]) if raw.get("refiner") is not None else None,
             init_weights=raw.get("init_weights", ""),
+            init_ignore=list(raw.get("init_ignore", [])),
             seed=raw.get("seed", 0),
             output_dir=raw.get("output_dir", ""),
             description=raw.get("description", ""),

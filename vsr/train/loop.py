@@ -86,7 +86,9 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     torch.manual_seed(config.seed)
     model = config.model.build()
     if config.init_weights:
-        load_into(model, load_state_dict(config.init_weights), Path(config.init_weights))
+        state = load_state_dict(config.init_weights)
+        kept = {key: value for key, value in state.items() if not key.startswith(tuple(config.init_ignore))}
+        load_into(model, kept, Path(config.init_weights))
     base = _refiner_setup(config, model, device) if config.refiner else None
     model = model.to(device, memory_format=torch.channels_last if config.train.channels_last else None)
     critic = TecoGanCritic(config.gan, config.data.crop * config.data.scale, device) if config.gan else None

@@ -167,7 +167,8 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
                         + ("" if g.adversarial_colour else "; the discriminator sees the generated luma with the "
                            "ground truth's chroma, so colour is left to the pixel losses"))]
     if config.init_weights:
-        lines[-1:-1] = [f"- Initialised from `{config.init_weights}`"]
+        ignored = "".join(f", without `{prefix}*`" for prefix in config.init_ignore)
+        lines[-1:-1] = [f"- Initialised from `{config.init_weights}`{ignored}"]
     if scores and bicubic:
         v = config.validation
         crop = f", centre crop {v.max_width}x{v.max_height}" if v.max_height or v.max_width else ""

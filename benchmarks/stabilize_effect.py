@@ -55,7 +55,8 @@ from vsr.bench.runner import FRAME_TIME
 from vsr.bench.scoring import ClipScorer
 from vsr.io.frames import Frame
 from vsr.metrics import backward_warp, farneback_flow, grey, psnr
-from vsr.models.zoo import build_flow_network, build_model
+from vsr.models.zoo import build_model
+from vsr.ops.dis_flow import DisFlow
 from vsr.pipeline.inference import upscale_frames
 from vsr.pipeline.stabilize import Stabilization, StabilizerStats, stabilize_frames
 from vsr.pipeline.stabilize_defaults import DEFAULT_STRENGTH
@@ -97,7 +98,7 @@ def main() -> None:
     if not VAL_DIR.is_dir():
         sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
     strengths = [float(s) for s in args.strengths.split(",")]
-    flow_net = build_flow_network()
+    flow_net = DisFlow()
     cpu = torch.device("cpu")
     temporal = choose_engine(build_model("frvsr", SCALE), args.backend, cpu, "auto")
     rows = []

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from tests.conftest import frame_times, make_clip
 from vsr.io.frames import Frame
-from vsr.models.zoo import build_flow_network
+from vsr.ops.dis_flow import DisFlow
 from vsr.ops.flow_trust import (TRUST_ERROR, content_error, error_trust, forward_backward_consistent,
                                  photometric_trust)
 from vsr.pipeline.stabilize import Stabilization, StabilizerStats, stabilize_frames, stabilized_stage
@@ -22,7 +22,7 @@ TIME_BASE = Fraction(1, 25)
 
 @pytest.fixture(scope="module")
 def stabilization() -> Stabilization:
-    return Stabilization(build_flow_network(), strength=0.75)
+    return Stabilization(DisFlow(), strength=0.75)
 
 
 def texture(height: int, width: int, seed: int) -> np.ndarray:
@@ -78,8 +78,8 @@ def test_frame_after_a_scene_cut_passes_unchanged(stabilization):
 
 
 def test_still_scene_stays_as_it_is(stabilization):
-    """Identical frames: the carried frame is the frame itself, so blending must not change it. What is left
-    of the flow network's bias (hundredths of a pixel) is below `still_flow`, so not even resampling blurs it."""
+    """Identical frames: the carried frame is the frame itself, so blending must not change it. The flow is
+    none (under `still_flow`), so not even resampling blurs it."""
     image = as_frames([texture(128, 128, 3)])[0].image
     stats = StabilizerStats()
     out = run([Frame(image, t, TIME_BASE) for t in range(4)], stabilization, stats=stats)
@@ -88,8 +88,10 @@ def test_still_scene_stays_as_it_is(stabilization):
     assert stats.frames == 3 and stats.mean_trust > 0.95  # trusted, and unchanged all the same
 
 
-def test_flicker_along_the_motion_is_reduced(stabilization):
-    shift = 2
+@pytest.mark.parametrize("shift", [2, 8])
+def test_flicker_along_the_motion_is_reduced(stabilization, shift):
+    """Pans of 0.5 and 2 px a frame at the flow's size. The SPyNet the stage used before had learned no
+    motion: it left the faster pan's flicker as it was (1.01 of it) and the slower at 0.62."""
     frames = moving_clip(frames=6, shift=shift)
     out = run(frames, stabilization)
 
@@ -101,7 +103,7 @@ def test_flicker_along_the_motion_is_reduced(stabilization):
 
     before = along_motion([f.image for f in frames])
     after = along_motion([f.image for f in out])
-    assert after < 0.75 * before  # measured 0.56 (0.82 with the check at full size): two frames, trust < 1
+    assert after < 0.45 * before  # measured 0.31 and 0.32 with DIS
 
 
 def test_per_frame_noise_does_not_veto_the_blend(stabilization):
@@ -109,7 +111,7 @@ def test_per_frame_noise_does_not_veto_the_blend(stabilization):
     full size it matched the check's own error scale and the check refused most of the picture (21% trusted)."""
     stats = StabilizerStats()
     run(moving_clip(frames=6, shift=2), stabilization, stats=stats)
-    assert stats.frames == 5 and stats.mean_trust > 0.45  # measured 0.58
+    assert stats.frames == 5 and stats.mean_trust > 0.6  # measured 0.83 with DIS (0.45 with the old SPyNet)
 
 
 def test_uncovered_background_is_not_blended(stabilization):
@@ -226,7 +228,7 @@ def test_still_areas_take_the_stronger_blend():
     """Where nothing moves the carried frame is not resampled, so the blend there is stronger: at strength 0.5
     the noise of a still shot settles below sqrt(0.5 / 1.5) = 0.58 of the input's, the floor of a blend of
     0.5 (measured 0.47; 0.63 before the still areas had their own strength)."""
-    stabilization = Stabilization(build_flow_network(), strength=0.5)
+    stabilization = Stabilization(DisFlow(), strength=0.5)
     assert stabilization.still_strength == pytest.approx(0.8, abs=0.01)
     clean, frames = noisy_still(12, 0.04)
     out = run(frames, stabilization)
@@ -249,9 +251,9 @@ def slow_pan(frames: int, speed: float, size: int = 128) -> list[Frame]:
 def test_a_slow_pan_is_not_dragged():
     """0.2 px per frame (0.05 at the flow's size) is under `still_flow`, so the carried frame is not moved:
     without the drift check, which compares the carried frame itself with the current one, the strong blend
-    of still areas drags the picture frame after frame (mean difference from the unchanged frames rising to 5.9
-    levels; measured 1.5-1.8 with the check)."""
+    of still areas drags the picture frame after frame (mean difference from the unchanged frames rising to 6.2
+    levels; measured 1.7-1.9 with the check)."""
     frames = slow_pan(16, 0.2)
-    out = run(frames, Stabilization(build_flow_network(), strength=0.5))
+    out = run(frames, Stabilization(DisFlow(), strength=0.5))
     drag = [np.abs(o.image.astype(float) - f.image.astype(float))[8:-8, 8:-8].mean() for o, f in zip(out, frames)]
     assert max(drag[8:]) < 2.2

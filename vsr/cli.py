@@ -188,10 +188,10 @@ def _stabilization(stabilize: bool, stabilize_strength: float):
     """The stabiliser the options ask for, or None."""
     if not stabilize:
         return None
-    from vsr.models.zoo import build_flow_network
+    from vsr.ops.dis_flow import DisFlow
     from vsr.pipeline.stabilize import Stabilization
 
-    return Stabilization(build_flow_network(), stabilize_strength)
+    return Stabilization(DisFlow(), stabilize_strength)
 
 
 class PathOrStream(click.ParamType):

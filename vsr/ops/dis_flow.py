@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
 
 def dis_flow(current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
@@ -29,3 +30,10 @@ def _grey(frame: torch.Tensor) -> np.ndarray:
 def _pair_flow(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     return dis.calc(current, previous, None)
+
+
+class DisFlow(nn.Module):
+    """`dis_flow` where a flow network is expected (`vsr run --stabilize`): (current, previous) -> flow."""
+
+    def forward(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        return dis_flow(current, previous)

@@ -8,6 +8,9 @@ model's previous output, carried the same way, matches this one); where the flow
 and after a scene cut, the model's output passes through unchanged.
 
 The choices, each measured on clips/val/natural (benchmarks/RESULTS.md, "Flicker control"):
+- The flow is OpenCV's DIS (vsr/ops/dis_flow.py) on the model's low-res input frames. It replaced the SPyNet
+  trained inside our BasicVSR++, which had learned no motion (a 2 px pan read as 0.1 px): the same tOF on
+  realsr's clean input (-22% at strength 0.5), +0.72 dB PSNR-Y against +0.63, in a third of the time.
 - The flow is estimated on the model's low-res input frames, which the stage receives beside the outputs:
   there the picture is what the camera saw, where the outputs shrunk back carry the model's own flicker
   into the flow (realsr on noisy input: tOF -25% against -21% at strength 0.5). Without inputs (a caller
@@ -21,11 +24,12 @@ The choices, each measured on clips/val/natural (benchmarks/RESULTS.md, "Flicker
   `error_scale`): on a noisy source every pixel differs a little from frame to frame, and a fixed scale
   refused the blend where the flicker was worst. On clean input it stays at `error_scale`.
 - The forward-backward check allows `consistency` squared pixels (UnFlow's 0.5 is for flows at full
-  size): our SPyNet, at the input's size, returns up to 0.6 px on two identical frames.
-- Flows shorter than `still_flow` (pixels at the flow's size) count as none. On identical frames what is
-  left of the network's bias after the two directions are averaged is up to 0.065 px, and bilinear
-  resampling by such a flow, repeated frame after frame by the recursion, would soften a still picture
-  (0.74 levels after 5 frames, before this cut); a still shot now passes bit for bit.
+  size); it was set for the SPyNet, which returned up to 0.6 px on two identical frames (DIS returns 0).
+- Flows shorter than `still_flow` (pixels at the flow's size) count as none: bilinear resampling by a tiny
+  flow, repeated frame after frame by the recursion, would soften a still picture (0.74 levels after 5
+  frames with the SPyNet's bias, before this cut); a still shot passes bit for bit. 0.2 px with DIS, whose
+  flow on a noisy still shot is a few hundredths to tenths of a pixel: against 0.1, realsr's tOF on a noisy
+  source falls by 29% instead of 24%, for 0.18 dB less PSNR-Y gain on clean input (+0.54 against +0.72).
 - Where the flow is none the blend is stronger (`still_power`: 0.8 at strength 0.5): the carried frame is
   not resampled there, so it costs no sharpness, and that is where a per-frame model's shimmer shows most
   (realsr, strength 0.5: tOF -22% against -16% on clean input, -32% against -28% on noisy input).
@@ -45,9 +49,10 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from vsr.io.frames import Frame
-from vsr.models.spynet import SPyNet, resize_flow
+from vsr.models.spynet import resize_flow
 from vsr.ops.flow_trust import (TRUST_ERROR, content_error, error_trust, forward_backward_consistent,
                                  inside_frame, shrink_frame)
 from vsr.ops.flow_warp import flow_warp
@@ -60,13 +65,13 @@ from vsr.pipeline.tensors import images_to_tensor, tensor_to_images
 class Stabilization:
     """`vsr run --stabilize`: the flow network, and how strongly the previous output is blended in."""
 
-    flow_net: SPyNet
+    flow_net: nn.Module  # (current, previous) -> the flow that warps previous onto current: DisFlow in use
     strength: float = DEFAULT_STRENGTH  # the blend weight where the flow is fully trusted; 0 changes nothing
     # The brightness check's error scale (of [0, 1] pixels, at the flow's size), the refiner's; the least.
     error_scale: float = TRUST_ERROR
     noise_tolerance: float = 2.5  # the error scale is at least this many times the frame's median error
     consistency: float = 2.0  # the forward-backward check's tolerance, squared pixels at the flow's size
-    still_flow: float = 0.1  # shorter flows, in pixels at the flow's size, count as no motion
+    still_flow: float = 0.2  # shorter flows, in pixels at the flow's size, count as no motion
     # Where nothing moves the blend is as strong as `strength` applied this many times over: the current frame
     # keeps (1 - strength) ** still_power of itself (0.2 at strength 0.5).
     still_power: float = 2.3
@@ -119,9 +124,8 @@ def stabilize_step(stabilization: Stabilization, current: torch.Tensor, small_cu
     returned = flow_warp(backward, forward, padding_mode="border")  # the reverse flow, seen from this frame
     consistent = forward_backward_consistent(forward, backward, returned, stabilization.consistency)
     consistent = F.interpolate(consistent, size=size, mode="bilinear", align_corners=False)
-    # The mean of the flow and the reversed reverse flow: a bias common to both directions cancels. Our SPyNet
-    # (trained inside BasicVSR++ for SR, not for flow) gives up to 0.6 px on two identical frames, which the
-    # recursive blend would turn into a slow drift of a still picture.
+    # The mean of the flow and the reversed reverse flow: a bias common to both directions cancels, which the
+    # recursive blend would otherwise turn into a slow drift of a still picture.
     flow = resize_flow(0.5 * (forward - returned), size)
     # Cut after resizing: cut before, the bilinear resize would spread short flows back around the cut ones.
     moving = flow.pow(2).sum(dim=1, keepdim=True) >= (stabilization.still_flow * shrink) ** 2

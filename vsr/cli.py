@@ -438,8 +438,10 @@ def export_command(model_name: str | None, weights: Path | None, scale: int | No
     """Write a model as ONNX (opset 17) for other runtimes.
 
     A streaming model becomes one step, with dynamic height and width: inputs frame, previous_lr, previous_sr
-    (the last frame and its output; for a stream's first frame, the frame itself and zeros), output sr. A
-    per-frame model: frame -> sr. Frames are (1, 3, H, W) float RGB in [0, 1]. A windowed model (basicvsrpp*)
+    (the last frame and its output; for a stream's first frame, the frame itself and zeros), output sr. An
+    FRVSR whose motion is OpenCV's DIS: inputs frame, previous_sr, flow (DIS, medium preset, from the grey
+    8-bit frame to the last one, (1, 2, H, W) in pixels; zeros on a stream's first frame). A per-frame model:
+    frame -> sr. Frames are (1, 3, H, W) float RGB in [0, 1]. A windowed model (basicvsrpp*)
     is exported for one window and frame size (--window, --size): frames (1, T, 3, H, W) -> sr (1, T, 3, 4H, 4W);
     run it on overlapping windows and keep their middle frames.
     """

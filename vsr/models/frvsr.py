@@ -132,17 +132,18 @@ class FRVSR(nn.Module):
             raise ValueError("FRVSR's two transposed convolutions upsample by 4 only")
         if degradation not in ("BI", "BD"):
             raise ValueError(f"degradation is BI or BD, not {degradation!r}")
-        if flow not in ("fnet", "dis"):
-            raise ValueError(f"flow is fnet or dis, not {flow!r}")
         self.scale = scale
         self.degradation = degradation
-        self.flow = flow
-        self.fnet = FNet() if flow == "fnet" else None
+        self.flow, self.fnet = "dis", None
+        self.use_flow(flow)
         self.srnet = SRNet(3, mid_channels, num_blocks, scale)
 
-    def without_fnet(self) -> FRVSR:
-        """This model with DIS as its flow, for weights trained so (they hold no FNet)."""
-        self.fnet, self.flow = None, "dis"
+    def use_flow(self, flow: str) -> FRVSR:
+        """This model with `flow` as its motion ("fnet": a fresh FNet; "dis": none), to fit weights trained so."""
+        if flow not in ("fnet", "dis"):
+            raise ValueError(f"flow is fnet or dis, not {flow!r}")
+        if flow != self.flow:
+            self.fnet, self.flow = (FNet() if flow == "fnet" else None), flow
         return self
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:

@@ -159,8 +159,8 @@ def build_model(name: str, scale: int | None = None, weights: str | Path | None 
     loaded = _weights_for(entry, scale, weights)
     if loaded is not None:
         state, source = loaded
-        if isinstance(model, frvsr.FRVSR) and not any(key.startswith("fnet.") for key in state):
-            model.without_fnet()  # weights trained with DIS flow carry no FNet
+        if isinstance(model, frvsr.FRVSR):  # FRVSR weights trained with DIS motion carry no FNet
+            model.use_flow("fnet" if any(key.startswith("fnet.") for key in state) else "dis")
         load_into(model, state, source)
     return model.eval()
 

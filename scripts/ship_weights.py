@@ -32,7 +32,7 @@ from vsr.bench.report import fidelity_by_clip, model_mean
 from vsr.bench.runner import Settings, bench_model
 from vsr.models.interpolation import MatlabBicubicUpscaler
 from vsr.models.weights import load_state_dict
-from vsr.models.zoo import WEIGHTS_DIR, load_into
+from vsr.models.zoo import WEIGHTS_DIR, fitted, load_into
 from vsr.train.config import load_config
 from vsr.train.report import scores_table
 from vsr.train.validation import mean_scores
@@ -89,8 +89,9 @@ def main() -> None:
         (a stage-2 run starts from the very weights that are shipped)."""
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()
         if digest not in scored:
-            model = config.model.build()
-            load_into(model, load_state_dict(weights), weights)
+            state = load_state_dict(weights)
+            model = fitted(config.model.build(), state)  # the starting weights may move by another flow
+            load_into(model, state, weights)
             # On the engine `vsr run` uses by default (OpenVINO on a CPU, where the model has a form for it).
             model = choose_engine(model.eval(), "auto", settings.device, "auto").model
             result = bench_model(label, model, clips, settings)

@@ -159,9 +159,7 @@ def build_model(name: str, scale: int | None = None, weights: str | Path | None 
     loaded = _weights_for(entry, scale, weights)
     if loaded is not None:
         state, source = loaded
-        if isinstance(model, frvsr.FRVSR):  # FRVSR weights trained with DIS motion carry no FNet
-            model.use_flow("fnet" if any(key.startswith("fnet.") for key in state) else "dis")
-        load_into(model, state, source)
+        load_into(fitted(model, state), state, source)
     return model.eval()
 
 
@@ -181,6 +179,14 @@ def _weights_for(entry: ModelEntry, scale: int, weights: str | Path | None) -> t
     if not entry.takes_weights:
         raise VsrError(path, f"model {entry.name} has no weights to load")
     return (entry.convert_checkpoint(state) if entry.convert_checkpoint else state), path
+
+
+def fitted(model: nn.Module, state: dict) -> nn.Module:
+    """`model`, made to fit `state` where weights carry a choice: FRVSR weights trained with DIS motion hold no
+    FNet, and those trained with FNet hold one."""
+    if isinstance(model, frvsr.FRVSR):
+        model.use_flow("fnet" if any(key.startswith("fnet.") for key in state) else "dis")
+    return model
 
 
 def load_into(model: nn.Module, state: dict, path: Path) -> None:

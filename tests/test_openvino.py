@@ -208,12 +208,13 @@ def onnx_stream(path, frames):
 
 
 def test_export_writes_an_onnx_step_that_streams_as_the_model_does(tmp_path, run_cli):
+    """tecogan moves its history by its own FNet, which the step exports with it."""
     pytest.importorskip("onnx", reason="vsr export needs the onnx package")
-    target = tmp_path / "frvsr.onnx"
-    result = run_cli("export", "--model", "frvsr", "-o", target)
+    target = tmp_path / "tecogan.onnx"
+    result = run_cli("export", "--model", "tecogan", "-o", target)
     assert result.exit_code == 0, result.stderr
     assert "frame, previous_lr, previous_sr" in result.stdout
-    model = build_model("frvsr")
+    model = build_model("tecogan")
     for height, width in [(32, 48), (40, 64)]:  # dynamic height and width
         frames = smooth_frames(3, height, width)
         for ours, reference in zip(onnx_stream(target, frames), stream(model, frames)):
@@ -221,16 +222,17 @@ def test_export_writes_an_onnx_step_that_streams_as_the_model_does(tmp_path, run
             assert levels(ours, reference) <= 1
 
 
-def test_an_frvsr_with_dis_motion_exports_its_step_with_the_flow_as_an_input(tmp_path):
+def test_frvsr_with_dis_motion_exports_its_step_with_the_flow_as_an_input(tmp_path, run_cli):
+    """The default `frvsr` moves its history by OpenCV's DIS, computed outside the graph: the flow is an input."""
     pytest.importorskip("onnx", reason="vsr export needs the onnx package")
     onnxruntime = pytest.importorskip("onnxruntime", reason="the test extra installs ONNX Runtime")
-    from vsr.backends.onnx_export import export_onnx
     from vsr.ops.dis_flow import dis_flow
 
-    torch.manual_seed(9)
-    model = FRVSR(mid_channels=8, num_blocks=1, flow="dis").eval()
-    target = tmp_path / "dis.onnx"
-    assert export_onnx(model, "tiny", target, overwrite=False) == ["frame", "previous_sr", "flow"]
+    target = tmp_path / "frvsr.onnx"
+    result = run_cli("export", "--model", "frvsr", "-o", target)
+    assert result.exit_code == 0, result.stderr
+    assert "inputs: frame, previous_sr, flow" in result.stdout
+    model = build_model("frvsr")
     session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     frames = smooth_frames(3, 40, 64)
     previous_lr, previous_sr = frames[0], torch.zeros(1, 3, 160, 256)

@@ -9,8 +9,9 @@ and after a scene cut, the model's output passes through unchanged.
 
 The choices, each measured on clips/val/natural (benchmarks/RESULTS.md, "Flicker control"):
 - The flow is OpenCV's DIS (vsr/ops/dis_flow.py) on the model's low-res input frames. It replaced the SPyNet
-  trained inside our BasicVSR++, which had learned no motion (a 2 px pan read as 0.1 px): the same tOF on
-  realsr's clean input (-22% at strength 0.5), +0.72 dB PSNR-Y against +0.63, in a third of the time.
+  trained inside our BasicVSR++, which had learned no motion (an 8 px shift read as 0.1 px): on a pan through
+  realsr tOF falls by 50% against 12% with it (benchmarks/stabilize_pan.py), and the stage runs three to
+  four times as fast.
 - The flow is estimated on the model's low-res input frames, which the stage receives beside the outputs:
   there the picture is what the camera saw, where the outputs shrunk back carry the model's own flicker
   into the flow (realsr on noisy input: tOF -25% against -21% at strength 0.5). Without inputs (a caller

@@ -92,11 +92,7 @@ def main() -> None:
     parser.add_argument("--strengths", default="0.25,0.5,0.75")
     parser.add_argument("--backend", default="auto", help="engine of the model (auto: OpenVINO on a CPU)")
     parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
-    args = parser.parse_args()
-    if args.frames < 6:
-        parser.error("--frames must be at least 6: tOF (TecoGAN's frame pairs) needs six frames of a clip")
-    if not VAL_DIR.is_dir():
-        sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
+    args = parse_checked(parser)
     strengths = [float(s) for s in args.strengths.split(",")]
     flow_net = DisFlow()
     cpu = torch.device("cpu")
@@ -150,6 +146,16 @@ def main() -> None:
     print(section)
     if args.write:
         write_section(Path(__file__).with_name("RESULTS.md"), HEADING, section)
+
+
+def parse_checked(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The arguments, refused in one line where tOF cannot be measured or the media folder is absent."""
+    args = parser.parse_args()
+    if args.frames < 6:
+        parser.error("--frames must be at least 6: tOF (TecoGAN's frame pairs) needs six frames of a clip")
+    if not VAL_DIR.is_dir():
+        sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
+    return args
 
 
 def as_frames(images) -> list[Frame]:

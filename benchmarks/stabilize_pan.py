@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import torch
 from results_file import describe_cpu, write_section
-from stabilize_effect import SCALE, VAL_DIR, as_frames, score, upscale
+from stabilize_effect import SCALE, VAL_DIR, as_frames, parse_checked, score, upscale
 
 from vsr.backends.choice import choose_engine
 from vsr.degradations import bicubic_downsample
@@ -69,11 +69,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--strength", type=float, default=0.5)
     parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
-    args = parser.parse_args()
-    if args.frames < 6:
-        parser.error("--frames must be at least 6: tOF (TecoGAN's frame pairs) needs six frames of a clip")
-    if not VAL_DIR.is_dir():
-        sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
+    args = parse_checked(parser)
     cpu = torch.device("cpu")
     model = choose_engine(build_model("realsr", SCALE), "auto", cpu, "auto").model
     flows = {"DIS": DisFlow(), "SPyNet (before)": build_flow_network()}

@@ -13,6 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
+# OpenCV 5.0's DIS refuses frames under 8 px wide, and crashes the process (a segfault) on frames under 16 rows
+# and 40 px or more wide (a 320x48 video's 80x12 low-res frames, say). Smaller frames are padded to this.
+MIN_SIDE = 16
+
 
 def dis_flow(current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
     """Frames (N, 3, H, W) float RGB in [0, 1] -> flow (N, 2, H, W) float32 in pixels (dx, dy) with
@@ -28,8 +32,14 @@ def _grey(frame: torch.Tensor) -> np.ndarray:
 
 
 def _pair_flow(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """DIS on two grey frames, padded (edge pixels repeated) to MIN_SIDE on each side and cropped back."""
+    height, width = current.shape
+    below, right = max(MIN_SIDE - height, 0), max(MIN_SIDE - width, 0)
+    if below or right:
+        current, previous = (cv2.copyMakeBorder(frame, 0, below, 0, right, cv2.BORDER_REPLICATE)
+                             for frame in (current, previous))
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(current, previous, None)
+    return dis.calc(current, previous, None)[:height, :width]
 
 
 class DisFlow(nn.Module):

@@ -5,7 +5,9 @@ output, and is trained with the DDPM objective (predict the noise). Sampling is 
 steps from seeded noise. Two couplings keep consecutive frames alike wherever the optical flow between them
 can be trusted: the starting noise is the previous frame's noise carried along the flow, and at every step
 the estimate of the clean residual is pulled towards the previous frame's refined residual, warped the same
-way. Where the flow fails (occlusions, scene cuts) a frame is refined on its own.
+way. Where the flow fails (occlusions, scene cuts) a frame is refined on its own. The flow is OpenCV's DIS
+(vsr/ops/dis_flow.py): the SPyNet the refiner used before, trained inside our small BasicVSR++, had learned no
+motion, so the couplings carried the previous frame unaligned.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsr.models.refiner_sampling import Sampling
-from vsr.models.spynet import SPyNet
+from vsr.ops.dis_flow import DisFlow
 from vsr.ops.flow_trust import estimate_flow, photometric_trust
 from vsr.ops.flow_warp import flow_warp
 from vsr.pipeline.tensors import pad_to_multiple
@@ -123,14 +125,14 @@ class DiffusionRefiner(nn.Module):
 
     `residual_scale` divides the residual so that the denoiser sees values of about unit spread; `flow_scale`
     is how much the frames are shrunk before the flow is estimated (the VSR output has no more motion detail
-    than its low-res input, and the flow network costs 16x less at 1/4 size).
+    than its low-res input, and the flow costs 16x less at 1/4 size).
     """
 
     def __init__(self, channels: int = 32, multipliers: tuple[int, ...] = (1, 2, 2), residual_scale: float = 0.1,
                  flow_scale: int = 4) -> None:
         super().__init__()
         self.denoiser = DenoiserUNet(channels, tuple(multipliers))
-        self.flow = SPyNet()
+        self.flow = DisFlow()  # no weights
         self.residual_scale = residual_scale
         self.flow_scale = flow_scale
         self.register_buffer("signal", noise_schedule(), persistent=False)

@@ -107,14 +107,16 @@ def build_refiner(weights: str | Path | None = None) -> refiner.DiffusionRefiner
     path = Path(weights) if weights else REFINER_WEIGHTS
     if not path.is_file() and not weights:
         raise VsrError(None, "this install ships no refiner weights; pass a file with --refine-weights")
-    state = load_state_dict(path)
+    # Refiners trained before the flow was DIS carry a copy of a SPyNet under `flow.`; DIS has no weights.
+    state = {key: value for key, value in load_state_dict(path).items() if not key.startswith("flow.")}
     channels, multipliers = _unet_size(state, path)
     model = refiner.DiffusionRefiner(channels=channels, multipliers=multipliers, residual_scale=0.1, flow_scale=4)
     load_into(model, state, path)
     return model.eval()
 
 
-# The optical flow of `vsr run --stabilize`: the SPyNet trained inside our small BasicVSR++ (as the refiner's).
+# The SPyNet trained inside our small BasicVSR++, which `vsr run --stabilize` and the refiner used before DIS
+# (benchmarks/stabilize_pan.py compares the two).
 FLOW_WEIGHTS = WEIGHTS_DIR / "basicvsrpp_small_bi_x4.safetensors"
 
 

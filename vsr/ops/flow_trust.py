@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from vsr.models.spynet import SPyNet, resize_flow
+from vsr.models.spynet import resize_flow
 from vsr.ops.flow_warp import flow_warp, pixel_grid
 
 TRUST_ERROR = 0.03  # photometric error (of [0, 1] pixels) at which the flow is trusted e^-1 as much
@@ -26,11 +27,12 @@ CONSISTENCY_RELATIVE = 0.01
 CONSISTENCY_ABSOLUTE = 0.5
 
 
-def estimate_flow(flow_net: SPyNet, current: torch.Tensor, previous: torch.Tensor, shrink: int) -> torch.Tensor:
+def estimate_flow(flow_net: nn.Module, current: torch.Tensor, previous: torch.Tensor,
+                  shrink: int) -> torch.Tensor:
     """Flow from `current` to `previous` (N, 3, H, W) at full size, estimated at 1/shrink size in fp32.
 
-    A VSR output has no more motion detail than its low-res input, and the flow network costs shrink^2
-    times less on frames shrunk that much.
+    `flow_net` maps (current, previous) to that flow (DisFlow, or a SPyNet). A VSR output has no more motion
+    detail than its low-res input, and the flow costs shrink^2 times less on frames shrunk that much.
     """
     return resize_flow(flow_net(*shrunk(current, previous, shrink)), current.shape[-2:])
 

@@ -67,10 +67,9 @@ class ValidationSettings:
 
 @dataclass(frozen=True)
 class RefinerSettings:
-    """A diffusion refiner learns the residual of a frozen VSR model's output; its flow network comes trained."""
+    """A diffusion refiner learns the residual of a frozen VSR model's output."""
 
     base_model: str  # a `vsr models` name, with its bundled weights
-    flow_weights: str  # weights with SPyNet under `spynet.` (our BasicVSR++'s), for the temporal coupling
 
 
 @dataclass(frozen=True)

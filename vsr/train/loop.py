@@ -21,7 +21,7 @@ from torch import nn
 from vsr.errors import VsrError
 from vsr.models.refiner import DiffusionRefiner, RefinedVSR
 from vsr.models.weights import load_state_dict
-from vsr.models.zoo import WEIGHTS_DIR, build_model, load_into, spynet_state
+from vsr.models.zoo import WEIGHTS_DIR, build_model, load_into
 from vsr.train.config import TrainingConfig
 from vsr.train.data import TrainingClips
 from vsr.train.gan import TecoGanCritic
@@ -89,7 +89,7 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
         state = load_state_dict(config.init_weights)
         kept = {key: value for key, value in state.items() if not key.startswith(tuple(config.init_ignore))}
         load_into(model, kept, Path(config.init_weights))
-    base = _refiner_setup(config, model, device) if config.refiner else None
+    base = _refiner_base(config, device) if config.refiner else None
     model = model.to(device, memory_format=torch.channels_last if config.train.channels_last else None)
     critic = TecoGanCritic(config.gan, config.data.crop * config.data.scale, device) if config.gan else None
     settings = config.train
@@ -204,11 +204,8 @@ class RefinerObjective(nn.Module):
         return self.refiner.training_loss(sr, hr[:, -1])
 
 
-def _refiner_setup(config: TrainingConfig, refiner: DiffusionRefiner, device: torch.device) -> nn.Module:
-    """Loads the refiner's trained flow network (kept frozen) and returns the frozen base model it refines."""
-    flow_path = Path(config.refiner.flow_weights)
-    load_into(refiner.flow, spynet_state(flow_path), flow_path)
-    refiner.flow.requires_grad_(False)
+def _refiner_base(config: TrainingConfig, device: torch.device) -> nn.Module:
+    """The frozen base model whose output the refiner learns to refine."""
     base = build_model(config.refiner.base_model, config.data.scale).to(device).eval()
     return base.requires_grad_(False)
 

@@ -182,7 +182,7 @@ def _objective(config) -> str:
     if config.refiner:
         r = config.refiner
         return (f"DDPM noise objective (MSE) on the residual between the frozen `{r.base_model}`'s output and the "
-                f"ground truth; flow network from `{r.flow_weights}`, frozen")
+                "ground truth")
     warping = f" + {config.train.warp_loss_weight:g} x warping loss" if config.train.warp_loss_weight else ""
     return "Charbonnier loss" + warping
 

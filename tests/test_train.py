@@ -249,6 +249,26 @@ def test_tecogan_training_runs_adversarially_and_resumes_exactly(tmp_path, sourc
     assert [float(r["loss"]) for r in read_rows(resumed.train_log)] == pytest.approx(expected, rel=1e-5)
 
 
+def test_the_discriminator_can_learn_alone_before_the_generator_starts(tmp_path, sources):
+    """gan.discriminator_warmup: for its first steps the generator keeps its weights and the discriminator
+    learns; then both train. The card says so."""
+    config = yaml.safe_load(gan_config(tmp_path, sources, steps=3).read_text())
+    config["gan"]["discriminator_warmup"] = 2
+    config["gan"]["update_threshold"] = 1e9  # the discriminator steps whatever its score, so that it surely moves
+    (tmp_path / "warm.yaml").write_text(yaml.safe_dump(config))
+    warm = load_config(tmp_path / "warm.yaml")
+    torch.manual_seed(warm.seed)  # the seed the run builds its model under
+    start = warm.model.build().state_dict()
+    files = train(warm, stop_after=2)
+    state = torch.load(files.checkpoint, weights_only=True)
+    assert all(torch.equal(state["model"][key], value) for key, value in start.items())
+    assert state["critic"]["optimizer"]["state"], "the discriminator did not learn during the warm-up"
+    files = train(warm, resume=True)
+    trained = load_state_dict(files.final)
+    assert any(not torch.equal(trained[key], value) for key, value in start.items())
+    assert "trained alone for the first 2 steps" in files.final.with_suffix(".md").read_text()
+
+
 @pytest.mark.parametrize("threshold, updates", [(0.4, True), (-100.0, False)])
 def test_the_discriminator_steps_only_while_it_is_not_winning(threshold, updates):
     torch.manual_seed(0)

@@ -45,6 +45,10 @@ class GanSettings:
     betas: tuple[float, float] = (0.9, 0.999)
     crop_border_ratio: float = 0.75
     update_threshold: float = 0.4
+    # Steps at the start of a run in which only the discriminator learns. A run that starts a generator which
+    # already makes texture (the shipped tecogan, say) with a fresh discriminator otherwise trains it against
+    # an untrained critic, while the pixel loss pulls the texture towards the blur.
+    discriminator_warmup: int = 0
 
 
 class TecoGanCritic:

@@ -117,17 +117,24 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     tic, cpu_tic, logged = time.perf_counter(), time.process_time(), start
     for step, (lr, hr) in enumerate(loader, start=start + 1):
         lr, hr = lr.to(device), hr.to(device)
-        with _autocast(device, settings.autocast):
-            if base is not None:
-                loss = step_model(lr, hr)
-            else:
-                loss = _generator_loss(step_model, model, critic, lr, hr, settings.warp_loss_weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        optimizer.step()
-        schedule.step()
+        if critic and step <= critic.settings.discriminator_warmup:
+            with _autocast(device, settings.autocast):
+                loss = _discriminator_alone(model, critic, lr, hr)
+            with warnings.catch_warnings():  # warm-up steps count towards `steps`: the schedule moves on
+                warnings.simplefilter("ignore", UserWarning)  # though the generator's optimizer did not step
+                schedule.step()
+        else:
+            with _autocast(device, settings.autocast):
+                if base is not None:
+                    loss = step_model(lr, hr)
+                else:
+                    loss = _generator_loss(step_model, model, critic, lr, hr, settings.warp_loss_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if settings.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.step()
+            schedule.step()
         if not ranks.is_main:
             continue
         if step % settings.log_every == 0 or step == end:
@@ -188,6 +195,16 @@ def _generator_loss(step_model: nn.Module, model: nn.Module, critic: TecoGanCrit
         critic.update_discriminator(real, fake)
         loss = loss + critic.generator_terms(real, fake, sr, sr[:, :frames], hr)
     return loss
+
+
+def _discriminator_alone(model: nn.Module, critic: TecoGanCritic, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """A warm-up step (`gan.discriminator_warmup`): the discriminator learns from the generator's frames, the
+    generator does not. Returns the generator's pixel loss, for the log."""
+    with torch.no_grad():
+        sr = model(lr)
+    real, fake = critic.triplets(model, lr, hr, sr)
+    critic.update_discriminator(real, fake)
+    return charbonnier_loss(sr, hr)
 
 
 class RefinerObjective(nn.Module):

@@ -164,6 +164,8 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
                         f"{g.pingpong_weight:g}, spectral {g.frequency_weight:g}, colour {g.low_frequency_weight:g}, "
                         f"local range {g.range_weight:g}; "
                         f"discriminator lr {g.lr:g}"
+                        + (f", trained alone for the first {g.discriminator_warmup} steps" if g.discriminator_warmup
+                           else "")
                         + ("" if g.adversarial_colour else "; the discriminator sees the generated luma with the "
                            "ground truth's chroma, so colour is left to the pixel losses"))]
     if config.init_weights:

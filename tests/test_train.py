@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -206,10 +207,23 @@ def test_the_shipped_configs_load_and_build():
 def test_two_ddp_processes_on_the_cpu_train_one_model(tmp_path, sources):
     config = write_config(tmp_path, sources, steps=2, checkpoint_every=2)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    # A port free now, not a fixed one: a fixed port still held by an earlier run (another checkout's suite,
+    # say) left the rendezvous hanging until the timeout.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
                "-m", "vsr", "train", str(config)]
-    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _, stderr = run.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        # SIGTERM, which torchrun passes on to its workers (each in a session of its own): killed outright, it
+        # would leave them hanging, each holding a core for the rest of the suite.
+        run.terminate()
+        run.communicate(timeout=60)
+        raise
+    assert run.returncode == 0, stderr[-2000:]
     rows = read_rows(tmp_path / "run" / "train_log.csv")
     assert [r["step"] for r in rows] == ["1", "2"]  # rank 0 alone writes the logs
     assert (tmp_path / "run" / "final.safetensors").exists()

@@ -17,7 +17,7 @@ def textured(height: int, width: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("size", [(90, 160), (12, 200), (8, 100), (15, 640), (4, 4), (1, 1), (200, 6)])
 def test_a_shift_reads_as_its_flow_on_frames_of_any_size(size):
-    """12x200 and 8x100 crash OpenCV 5.0's DIS with a segfault, 4x4 and 200x6 raise: we pad such frames."""
+    """12x200 and 8x100 crash OpenCV 5.0's DIS with a segfault, 15x640, 4x4 and 200x6 raise: we pad them."""
     previous = textured(*size)
     current = torch.roll(previous, 1, dims=-1)  # moved one pixel right: sample one pixel to the left
     assert dis_flow(previous, previous).shape == (1, 2, *size)

@@ -13,8 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-# OpenCV 5.0's DIS refuses frames under 8 px wide, and crashes the process (a segfault) on frames under 16 rows
-# and 40 px or more wide (a 320x48 video's 80x12 low-res frames, say). Smaller frames are padded to this.
+# OpenCV 5.0's DIS fails on frames under 16 rows: it raises or, depending on the width, crashes the process with
+# a segfault (12x200 and 15x300 crash, 15x640 raises); it also raises on frames under 8 px wide. `--stabilize`
+# and `--refine` estimate flow at the input's size, so an input under 16 lines stopped them (a 320x12 input
+# raised). Smaller frames are padded to this.
 MIN_SIDE = 16
 
 

@@ -7,7 +7,7 @@ highway_1080p, 1.5 on sam2_juggle_720p, with a third of that downwards), centre-
 MATLAB's bicubic to the input, upscaled by realsr and stabilised:
 
 - `DIS` is the flow `vsr run --stabilize` uses (vsr/ops/dis_flow.py);
-- `SPyNet` is the flow network trained inside our BasicVSR++ (`build_flow_network`), which the stage used
+- `SPyNet` is the flow network trained inside our BasicVSR++ (`spynet_before_dis`), which the stage used
   before session 10: it had learned no motion (benchmarks/RESULTS.md, "Motion").
 
 tOF and warping error as `vsr bench` (lower is steadier); dPSNR-Y against the unstabilised output.
@@ -34,7 +34,9 @@ from stabilize_effect import SCALE, VAL_DIR, as_frames, parse_checked, score, up
 
 from vsr.backends.choice import choose_engine
 from vsr.degradations import bicubic_downsample
-from vsr.models.zoo import build_flow_network, build_model
+from vsr.models.spynet import SPyNet
+from vsr.models.weights import load_state_dict
+from vsr.models.zoo import WEIGHTS_DIR, build_model, load_into
 from vsr.ops.dis_flow import DisFlow
 from vsr.pipeline.stabilize import Stabilization, StabilizerStats, stabilize_frames
 
@@ -64,6 +66,15 @@ def shrunk(image: np.ndarray) -> np.ndarray:
     return (small.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
+def spynet_before_dis() -> SPyNet:
+    """The SPyNet trained inside our small BasicVSR++ (its weights under `spynet.`), the stage's flow before DIS."""
+    path = WEIGHTS_DIR / "basicvsrpp_small_bi_x4.safetensors"
+    network = SPyNet()
+    load_into(network, {key.removeprefix("spynet."): value for key, value in load_state_dict(path).items()
+                        if key.startswith("spynet.")}, path)
+    return network.eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=16)
@@ -72,7 +83,7 @@ def main() -> None:
     args = parse_checked(parser)
     cpu = torch.device("cpu")
     model = choose_engine(build_model("realsr", SCALE), "auto", cpu, "auto").model
-    flows = {"DIS": DisFlow(), "SPyNet (before)": build_flow_network()}
+    flows = {"DIS": DisFlow(), "SPyNet (before)": spynet_before_dis()}
     rows: dict[str, list[dict]] = {"off": [], **{name: [] for name in flows}}
     trust = {name: StabilizerStats() for name in flows}
     seconds = dict.fromkeys(flows, 0.0)

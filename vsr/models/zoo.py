@@ -13,7 +13,6 @@ from torch import nn
 from vsr.errors import VsrError
 from vsr.models import basicvsrpp, frvsr, refiner, rrdb, srvgg
 from vsr.models.interpolation import BicubicUpscaler, LanczosUpscaler, MatlabBicubicUpscaler
-from vsr.models.spynet import SPyNet
 from vsr.models.weights import load_state_dict
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -113,27 +112,6 @@ def build_refiner(weights: str | Path | None = None) -> refiner.DiffusionRefiner
     model = refiner.DiffusionRefiner(channels=channels, multipliers=multipliers, residual_scale=0.1, flow_scale=4)
     load_into(model, state, path)
     return model.eval()
-
-
-# The SPyNet trained inside our small BasicVSR++, which `vsr run --stabilize` and the refiner used before DIS
-# (benchmarks/stabilize_pan.py compares the two).
-FLOW_WEIGHTS = WEIGHTS_DIR / "basicvsrpp_small_bi_x4.safetensors"
-
-
-def spynet_state(path: Path) -> dict[str, torch.Tensor]:
-    """The SPyNet weights inside a BasicVSR(++) weights file (those under `spynet.`), under SPyNet's names."""
-    return {key.removeprefix("spynet."): value for key, value in load_state_dict(path).items()
-            if key.startswith("spynet.")}
-
-
-def build_flow_network(weights: str | Path = FLOW_WEIGHTS) -> SPyNet:
-    """SPyNet with the weights under `spynet.` in `weights` (a BasicVSR(++) file)."""
-    path = Path(weights)
-    if not path.is_file():
-        raise VsrError(path, "the flow network's weights are missing from this install")
-    network = SPyNet()
-    load_into(network, spynet_state(path), path)
-    return network.eval()
 
 
 def _unet_size(state: dict, path: Path) -> tuple[int, tuple[int, ...]]:

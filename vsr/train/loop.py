@@ -117,23 +117,22 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
     tic, cpu_tic, logged = time.perf_counter(), time.process_time(), start
     for step, (lr, hr) in enumerate(loader, start=start + 1):
         lr, hr = lr.to(device), hr.to(device)
-        if critic and step <= critic.settings.discriminator_warmup:
-            with _autocast(device, settings.autocast):
+        warming_up = critic is not None and step <= critic.settings.discriminator_warmup
+        with _autocast(device, settings.autocast):
+            if warming_up:
                 loss = _discriminator_alone(model, critic, lr, hr)
-            with warnings.catch_warnings():  # warm-up steps count towards `steps`: the schedule moves on
-                warnings.simplefilter("ignore", UserWarning)  # though the generator's optimizer did not step
-                schedule.step()
-        else:
-            with _autocast(device, settings.autocast):
-                if base is not None:
-                    loss = step_model(lr, hr)
-                else:
-                    loss = _generator_loss(step_model, model, critic, lr, hr, settings.warp_loss_weight)
+            elif base is not None:
+                loss = step_model(lr, hr)
+            else:
+                loss = _generator_loss(step_model, model, critic, lr, hr, settings.warp_loss_weight)
+        if not warming_up:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if settings.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
+        with warnings.catch_warnings():  # warm-up steps count towards `steps`: the schedule moves on through
+            warnings.simplefilter("ignore", UserWarning)  # them, though the generator's optimizer did not step
             schedule.step()
         if not ranks.is_main:
             continue

@@ -20,8 +20,11 @@ strength (the flow on the model's input frames, as `vsr run` does). Alongside: P
 `vsr bench` scores them, and the pan error and tOF as multiples of `frvsr-real`'s (issue 21's target for
 `tecogan`: tOF at most 1.2x frvsr-real's).
 
+With --crops, benchmarks/pan_steadiness_crops.jpg shows a patch of lawn from the clean juggling pan's last
+frame for every version, above its pan error there (8x, white = 32 levels or more).
+
     python benchmarks/pan_steadiness.py [--frames 16] [--speed 5] [--weights tecogan=runs/x/best.safetensors]
-        [--write]
+        [--write] [--crops]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import av
+import cv2
 import numpy as np
 import torch
 from results_file import describe_cpu, write_section
@@ -56,6 +60,9 @@ MODELS = ("bicubic", "frvsr", "frvsr-real", "tecogan", "realesr-animevideov3", "
 # for the recurrent ones too.
 STABILIZED = ("frvsr", "frvsr-real", "tecogan", "realesr-animevideov3", "realsr")
 REFERENCE = "frvsr-real"
+CROP_PAN = ("sam2_juggle_720p", "BI")  # --crops: the clean juggling pan, where the models differ most
+CROP_BOX = (160, 0, 135, 240)  # top, left, height, width: the lawn at the left of the frame
+CROPS_FILE = ROOT / "benchmarks" / "pan_steadiness_crops.jpg"
 
 
 def panned(clip: str, speed: int, frames: int) -> list[np.ndarray]:
@@ -120,6 +127,7 @@ def main() -> None:
     parser.add_argument("--weights", action="append", default=[], metavar="MODEL=PATH",
                         help="an extra row: MODEL with these weights (repeatable)")
     parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
+    parser.add_argument("--crops", action="store_true", help=f"write {CROPS_FILE.relative_to(ROOT)}")
     args = parser.parse_args()
     if args.frames < 6:
         parser.error("--frames must be at least 6: tOF (TecoGAN's frame pairs) needs six frames of a clip")
@@ -131,6 +139,7 @@ def main() -> None:
                for label, name, weights in rows}
     results: dict[tuple[str, str], list[dict]] = {}
     truth_errors = []
+    last_pairs: dict[str, list[np.ndarray]] = {}  # per version: the last two frames of the clean juggling pan
     for clip in CLIPS:
         targets = panned(clip, args.speed, args.frames)
         truth_errors.append(pan_error(targets, args.speed))
@@ -146,11 +155,38 @@ def main() -> None:
                     scores = score(frames, targets)
                     scores["pan_error"] = pan_error([frame.image for frame in frames], args.speed)
                     results.setdefault((degradation, version), []).append(scores)
+                    if (clip, degradation) == CROP_PAN:
+                        last_pairs[version] = [frame.image for frame in frames[-2:]]
             print(f"{clip} ({degradation}): done", file=sys.stderr)
     section = render(results, labels(rows), args, max(truth_errors))
     print(section)
     if args.write:
         write_section(ROOT / "benchmarks" / "RESULTS.md", HEADING, section)
+    if args.crops:
+        write_crops(last_pairs, panned(CROP_PAN[0], args.speed, args.frames)[-2:], args.speed)
+
+
+def write_crops(last_pairs: dict[str, list[np.ndarray]], truth: list[np.ndarray], speed: int) -> None:
+    """Each version's last frame of the clean juggling pan over its pan error there (x8), on the lawn."""
+    top, left, height, width = CROP_BOX
+    tiles = []
+    for label, (previous, current) in [*last_pairs.items(), ("ground truth", truth)]:
+        dx, dy = speed, down(speed)
+        error = np.zeros(current.shape[:2], np.float32)  # the last row and column the pan leaves out stay 0
+        error[:-dy or None, :-dx] = np.abs(current[:-dy or None, :-dx].astype(np.float32)
+                                           - previous[dy:, dx:].astype(np.float32)).mean(axis=2)
+        error_image = np.repeat(np.clip(8 * error, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+        column = np.vstack([current[top:top + height, left:left + width],
+                            error_image[top:top + height, left:left + width]])
+        canvas = np.full((column.shape[0] + 24, column.shape[1] + 4, 3), 255, np.uint8)
+        canvas[24:, 2:-2] = column
+        cv2.putText(canvas, label, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(canvas)
+    rows = [np.hstack(tiles[index:index + 4]) for index in range(0, len(tiles), 4)]
+    rows[-1] = np.hstack([rows[-1], np.full((rows[0].shape[0], rows[0].shape[1] - rows[-1].shape[1], 3), 255,
+                                            np.uint8)])
+    cv2.imwrite(str(CROPS_FILE), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    print(f"wrote {CROPS_FILE}", file=sys.stderr)
 
 
 def render(results: dict[tuple[str, str], list[dict]], rows: list[str], args: argparse.Namespace,

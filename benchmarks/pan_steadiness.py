@@ -131,6 +131,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.frames < 6:
         parser.error("--frames must be at least 6: tOF (TecoGAN's frame pairs) needs six frames of a clip")
+    if args.speed < 1:
+        parser.error("--speed must be at least 1 (whole pixels): a still window has no pan to follow")
     if not VAL_DIR.is_dir():
         sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
     cpu = torch.device("cpu")

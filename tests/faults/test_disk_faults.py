@@ -80,3 +80,26 @@ def test_output_folder_removed_during_the_run(tmp_path, name):
     assert_one_line_error(subprocess.CompletedProcess([], process.returncode, "", stderr), str(folder / name))
     assert ".partial-" not in stderr
     assert not folder.exists()
+    if name.endswith(".mp4"):  # noticed at the next frame, not by the rename after all 250
+        assert "its folder was removed during the run" in stderr
+
+
+def test_a_partial_file_deleted_during_the_run_stops_it_and_nothing_appears(tmp_path):
+    source = make_clip(tmp_path / "long.mp4", frames=250, width=160, height=96, audio=False)
+    target = tmp_path / "out" / "o.mp4"
+    target.parent.mkdir()
+    process = vsr_process("run", source, "-o", target, "--model", "bicubic", "--scale", "4", "--quiet",
+                          "--preset", "veryslow")
+    deadline = time.monotonic() + 60
+    while not partial_files(target.parent) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    for partial in partial_files(target.parent):
+        partial.unlink()
+    try:
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+    assert_one_line_error(subprocess.CompletedProcess([], process.returncode, "", stderr), str(target),
+                          "the file was deleted during the run")
+    assert list(target.parent.iterdir()) == []

@@ -375,6 +375,7 @@ class VideoFileWriter:
 
     def write_picture(self, picture: av.VideoFrame, pts: int, time_base: Fraction) -> None:
         """A picture in the encoder's pixel format and the video's colour matrix and range."""
+        self._check_partial_exists()
         if self._slots:
             picture.pts, picture.time_base = self._slots.place(pts, time_base), self._slots.time_base
         else:
@@ -385,6 +386,13 @@ class VideoFileWriter:
             self._mux_video(self._stream.encode(picture))
         except (OSError, av.error.FFmpegError) as error:  # disk full, folder gone, encoder failure
             raise VsrError(self.target, f"could not be written ({self._problem(error)})") from None
+
+    def _check_partial_exists(self) -> None:
+        """Stop at the next frame, not after all the work, if the file being written is gone: writes to a
+        deleted file succeed on Linux, so only the final rename would notice (one stat per frame)."""
+        if self.temporary is not None and not self.temporary.exists():
+            gone = "its folder was removed" if not self.temporary.parent.is_dir() else "the file was deleted"
+            raise VsrError(self.target, f"could not be written ({gone} during the run)")
 
     def _mux_video(self, packets) -> None:
         for packet in packets:

@@ -61,24 +61,30 @@ def test_read_only_folder_is_refused_before_work(clip, read_only_disk, run_cli):
                           "not writable")
 
 
-@pytest.mark.parametrize("name", ["o.mp4", "frames"])
-def test_output_folder_removed_during_the_run(tmp_path, name):
-    source = make_clip(tmp_path / "long.mp4", frames=250, width=160, height=96, audio=False)
-    folder = tmp_path / "out"
-    folder.mkdir()
-    process = vsr_process("run", source, "-o", folder / name, "--model", "bicubic", "--scale", "4", "--quiet",
-                          *(["--preset", "veryslow"] if name.endswith(".mp4") else []))
+def run_and_delete_when_writing(source: Path, target: Path, delete) -> str:
+    """`vsr run` to target; once its hidden partial appears, `delete()`; the run's stderr when it ends."""
+    slow = ["--preset", "veryslow"] if target.suffix == ".mp4" else []  # still running when the delete lands
+    process = vsr_process("run", source, "-o", target, "--model", "bicubic", "--scale", "4", "--quiet", *slow)
     deadline = time.monotonic() + 60
-    while not partial_files(folder) and time.monotonic() < deadline and process.poll() is None:
+    while not partial_files(target.parent) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
-    shutil.rmtree(folder)
+    delete()
     try:
         _, stderr = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
-    assert_one_line_error(subprocess.CompletedProcess([], process.returncode, "", stderr), str(folder / name))
+    assert_one_line_error(subprocess.CompletedProcess([], process.returncode, "", stderr), str(target))
     assert ".partial-" not in stderr
+    return stderr
+
+
+@pytest.mark.parametrize("name", ["o.mp4", "frames"])
+def test_output_folder_removed_during_the_run(tmp_path, name):
+    source = make_clip(tmp_path / "long.mp4", frames=250, width=160, height=96, audio=False)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    stderr = run_and_delete_when_writing(source, folder / name, lambda: shutil.rmtree(folder))
     assert not folder.exists()
     if name.endswith(".mp4"):  # noticed at the next frame, not by the rename after all 250
         assert "its folder was removed during the run" in stderr
@@ -88,18 +94,11 @@ def test_a_partial_file_deleted_during_the_run_stops_it_and_nothing_appears(tmp_
     source = make_clip(tmp_path / "long.mp4", frames=250, width=160, height=96, audio=False)
     target = tmp_path / "out" / "o.mp4"
     target.parent.mkdir()
-    process = vsr_process("run", source, "-o", target, "--model", "bicubic", "--scale", "4", "--quiet",
-                          "--preset", "veryslow")
-    deadline = time.monotonic() + 60
-    while not partial_files(target.parent) and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    for partial in partial_files(target.parent):
-        partial.unlink()
-    try:
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-    assert_one_line_error(subprocess.CompletedProcess([], process.returncode, "", stderr), str(target),
-                          "the file was deleted during the run")
+
+    def delete_partials():
+        for partial in partial_files(target.parent):
+            partial.unlink()
+
+    stderr = run_and_delete_when_writing(source, target, delete_partials)
+    assert "the file was deleted during the run" in stderr
     assert list(target.parent.iterdir()) == []

@@ -42,9 +42,9 @@ import numpy as np
 import torch
 from results_file import describe_cpu, write_section
 from stabilize_effect import SCALE, VAL_DIR, as_frames, score, upscale
+from stabilize_pan import shrunk
 
 from vsr.backends.choice import choose_engine
-from vsr.degradations import bicubic_downsample
 from vsr.models.zoo import build_model
 from vsr.ops.dis_flow import DisFlow
 from vsr.pipeline.stabilize import Stabilization, stabilize_frames
@@ -58,7 +58,7 @@ BORDER = 16
 MODELS = ("bicubic", "frvsr", "frvsr-real", "tecogan", "realesr-animevideov3", "realsr")
 # Each of these also gets a --stabilize row: the stage is for per-frame models, but a pan shows what it does
 # for the recurrent ones too.
-STABILIZED = ("frvsr", "frvsr-real", "tecogan", "realesr-animevideov3", "realsr")
+STABILIZED = tuple(name for name in MODELS if name != "bicubic")
 REFERENCE = "frvsr-real"
 CROP_PAN = ("sam2_juggle_720p", "BI")  # --crops: the clean juggling pan, where the models differ most
 CROP_BOX = (160, 0, 135, 240)  # top, left, height, width: the lawn at the left of the frame
@@ -96,8 +96,7 @@ def pan_error(images: list[np.ndarray], speed: int) -> float:
 def low_res(targets: list[np.ndarray], degradation: str, clip: str) -> list[np.ndarray]:
     if degradation == "realworld":
         return list(degrade_realworld_stream(iter(targets), SCALE, clip_seed(clip)))
-    small = bicubic_downsample(torch.from_numpy(np.stack(targets)).permute(0, 3, 1, 2).float() / 255, SCALE)
-    return list((small.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+    return [shrunk(target) for target in targets]
 
 
 def versions(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:

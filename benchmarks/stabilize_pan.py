@@ -62,8 +62,9 @@ def panned(clip: str, speed: float, frames: int) -> list[np.ndarray]:
 
 
 def shrunk(image: np.ndarray) -> np.ndarray:
-    small = bicubic_downsample(torch.from_numpy(image).permute(2, 0, 1).float() / 255, SCALE)
-    return (small.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    """The high-res frame shrunk by MATLAB's bicubic, as `vsr bench --degradation BI` does."""
+    small = bicubic_downsample(torch.from_numpy(image).permute(2, 0, 1).float() / 255, SCALE).clamp(0, 1)
+    return (small.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # clamped: no wrap past 255
 
 
 def spynet_before_dis() -> SPyNet:

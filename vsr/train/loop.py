@@ -131,8 +131,9 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
             if settings.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
-        with warnings.catch_warnings():  # warm-up steps count towards `steps`: the schedule moves on through
-            warnings.simplefilter("ignore", UserWarning)  # them, though the generator's optimizer did not step
+        with warnings.catch_warnings():
+            if warming_up:  # warm-up steps count towards `steps`: the schedule moves on through them, though the
+                warnings.simplefilter("ignore", UserWarning)  # generator's optimizer did not step (torch warns)
             schedule.step()
         if not ranks.is_main:
             continue

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 import torch
-from pan_steadiness import CLIPS, low_res, pan_error, panned
+from pan_steadiness import CLIPS, low_res, pan_error, panned, versions
 from results_file import describe_cpu, write_section
 from stabilize_effect import SCALE, VAL_DIR
 
@@ -77,17 +77,6 @@ def mean_psnr(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
                           zip(outputs[half:], targets[half:])]))
 
 
-def versions(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:
-    """(row label, model, weights or None) for every model to run."""
-    rows = [(name, name, None) for name in args.model or MODELS]
-    for spec in args.weights:
-        name, _, path = spec.partition("=")
-        if not name or not path:
-            raise SystemExit(f"--weights {spec}: expected MODEL=PATH")
-        rows.append((f"{name} ({path})", name, path))
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=16)
@@ -103,7 +92,7 @@ def main() -> None:
         parser.error("--speed must be at least 1 (whole pixels): a still window has no pan to follow")
     if not VAL_DIR.is_dir():
         sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
-    rows = versions(args)
+    rows = versions(args, MODELS)
     models = {label: build_model(name, SCALE, weights=weights).eval() for label, name, weights in rows}
     if any(not getattr(model, "streams", False) for model in models.values()):
         sys.exit("history_use.py compares frame-recurrent models (frvsr, frvsr-real, tecogan) only")

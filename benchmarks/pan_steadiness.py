@@ -99,9 +99,9 @@ def low_res(targets: list[np.ndarray], degradation: str, clip: str) -> list[np.n
     return [shrunk(target) for target in targets]
 
 
-def versions(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:
-    """(row label, model, weights or None) for every model to run."""
-    rows = [(name, name, None) for name in args.model or MODELS]
+def versions(args: argparse.Namespace, models: tuple[str, ...] = MODELS) -> list[tuple[str, str, str | None]]:
+    """(row label, model, weights or None) for every model to run: `--model`'s (else `models`), `--weights`'."""
+    rows = [(name, name, None) for name in args.model or models]
     for spec in args.weights:
         name, _, path = spec.partition("=")
         if not name or not path:

@@ -33,6 +33,7 @@ from stabilize_effect import SCALE, VAL_DIR
 
 from vsr.bench.clips import find_clips
 from vsr.metrics import psnr
+from vsr.models.frvsr import FRVSR
 from vsr.models.zoo import build_model
 
 HEADING = "## What the recurrence adds (benchmarks/history_use.py)"
@@ -94,7 +95,7 @@ def main() -> None:
         sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
     rows = versions(args, MODELS)
     models = {label: build_model(name, SCALE, weights=weights).eval() for label, name, weights in rows}
-    if any(not getattr(model, "streams", False) for model in models.values()):
+    if any(not isinstance(model, FRVSR) for model in models.values()):
         sys.exit("history_use.py compares frame-recurrent models (frvsr, frvsr-real, tecogan) only")
     results: dict[tuple[str, str, str], list[dict[str, float]]] = {}
     for clip in CLIPS:

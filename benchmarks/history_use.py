@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 import torch
-from pan_steadiness import CLIPS, low_res, pan_error, panned, versions
+from pan_steadiness import CLIPS, checked_pan_arguments, low_res, pan_arguments, pan_error, panned, versions
 from results_file import describe_cpu, write_section
 from stabilize_effect import SCALE, VAL_DIR
 
@@ -79,20 +79,8 @@ def mean_psnr(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--speed", type=int, default=5, help="the pan's high-res pixels a frame, rightwards")
-    parser.add_argument("--model", action="append", default=None, help=f"repeatable; default {', '.join(MODELS)}")
-    parser.add_argument("--weights", action="append", default=[], metavar="MODEL=PATH",
-                        help="an extra row: MODEL with these weights (repeatable)")
-    parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
-    args = parser.parse_args()
-    if args.frames < 4:
-        parser.error("--frames must be at least 4: the scores are over the second half, past the first steps")
-    if args.speed < 1:
-        parser.error("--speed must be at least 1 (whole pixels): a still window has no pan to follow")
-    if not VAL_DIR.is_dir():
-        sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
+    parser = pan_arguments(__doc__.split("\n\n")[0], MODELS)
+    args = checked_pan_arguments(parser, 4, "the scores are over the second half, past the first steps")
     rows = versions(args, MODELS)
     models = {label: build_model(name, SCALE, weights=weights).eval() for label, name, weights in rows}
     if any(not isinstance(model, FRVSR) for model in models.values()):

@@ -118,22 +118,34 @@ def labels(rows: list[tuple[str, str, str | None]]) -> list[str]:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def pan_arguments(description: str, models: tuple[str, ...]) -> argparse.ArgumentParser:
+    """The options of the benchmarks that pan over clips/val/natural (this one and history_use.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--speed", type=int, default=5, help="high-res pixels a frame, rightwards (whole pixels)")
-    parser.add_argument("--model", action="append", default=None, help=f"repeatable; default {', '.join(MODELS)}")
+    parser.add_argument("--model", action="append", default=None, help=f"repeatable; default {', '.join(models)}")
     parser.add_argument("--weights", action="append", default=[], metavar="MODEL=PATH",
                         help="an extra row: MODEL with these weights (repeatable)")
     parser.add_argument("--write", action="store_true", help="record the table in benchmarks/RESULTS.md")
-    parser.add_argument("--crops", action="store_true", help=f"write {CROPS_FILE.relative_to(ROOT)}")
+    return parser
+
+
+def checked_pan_arguments(parser: argparse.ArgumentParser, least_frames: int, why: str) -> argparse.Namespace:
+    """The parsed options, refused with one line if the pan cannot be run."""
     args = parser.parse_args()
-    if args.frames < 6:
-        parser.error("--frames must be at least 6: tOF (TecoGAN's frame pairs) needs six frames of a clip")
+    if args.frames < least_frames:
+        parser.error(f"--frames must be at least {least_frames}: {why}")
     if args.speed < 1:
         parser.error("--speed must be at least 1 (whole pixels): a still window has no pan to follow")
     if not VAL_DIR.is_dir():
         sys.exit(f"{VAL_DIR} is absent: this benchmark needs the team's media folder")
+    return args
+
+
+def main() -> None:
+    parser = pan_arguments(__doc__.split("\n\n")[0], MODELS)
+    parser.add_argument("--crops", action="store_true", help=f"write {CROPS_FILE.relative_to(ROOT)}")
+    args = checked_pan_arguments(parser, 6, "tOF (TecoGAN's frame pairs) needs six frames of a clip")
     cpu = torch.device("cpu")
     rows = versions(args)
     engines = {label: choose_engine(build_model(name, SCALE, weights=weights), "auto", cpu, "auto").model

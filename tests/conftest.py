@@ -30,8 +30,9 @@ def moving_pattern(index: int, width: int, height: int, peak: int = 255) -> np.n
 def make_clip(path: Path, frames: int = 6, width: int = 48, height: int = 32, fps: int = 25, *,
               audio: bool = True, pts: list[int] | None = None, time_base: Fraction | None = None,
               ten_bit: bool = False, codec: str = "libx264", rotation: int = 0,
-              color: tuple[int, int, int, int] = (1, 1, 1, 1)) -> Path:
-    """Encode a clip; `pts` in `time_base` give variable frame timing; `color` is (matrix, range, prim, trc)."""
+              color: tuple[int, int, int, int] = (1, 1, 1, 1), pixel_aspect: Fraction | None = None) -> Path:
+    """Encode a clip; `pts` in `time_base` give variable frame timing; `color` is (matrix, range, prim, trc);
+    `pixel_aspect` is the sample aspect ratio of non-square pixels."""
     path.parent.mkdir(parents=True, exist_ok=True)
     time_base = time_base or Fraction(1, fps)
     pts = pts if pts is not None else [round(i / fps / time_base) for i in range(frames)]
@@ -45,6 +46,8 @@ def make_clip(path: Path, frames: int = 6, width: int = 48, height: int = 32, fp
         video.codec_context.options = {"preset": "ultrafast", "crf": "10"} if codec == "libx264" else {}
         if rotation:
             video.set_display_rotation(rotation)
+        if pixel_aspect:
+            cc.sample_aspect_ratio = pixel_aspect
         sound = container.add_stream("aac", rate=48000, layout="mono") if audio else None
         for index, stamp in enumerate(pts):
             picture = av.VideoFrame.from_ndarray(

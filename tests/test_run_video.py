@@ -121,6 +121,58 @@ def test_rotation_is_kept(tmp_path, run_cli):
     assert (video["width"], video["height"]) == (96, 64)
 
 
+ANAMORPHIC = Fraction(16, 11)  # a 4:3-framed picture's pixels stretched to show 16:9, as on a widescreen DVD
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mp4", "libx264"), (".mkv", "libx264"), (".mkv", "libx265"),
+                                           (".mp4", "libvpx-vp9")])
+def test_pixel_shape_is_kept(tmp_path, run_cli, suffix, codec):
+    source = make_clip(tmp_path / "anamorphic.mp4", frames=3, width=44, height=36, audio=False,
+                       pixel_aspect=ANAMORPHIC)
+    target = tmp_path / f"out{suffix}"
+
+    result = run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--codec", codec)
+
+    assert result.exit_code == 0, result.output
+    video = stream_of(ffprobe(target, "-show_streams"), "video")
+    assert (video["width"], video["height"]) == (88, 72)
+    assert (video["sample_aspect_ratio"], video["display_aspect_ratio"]) == ("16:11", "16:9")
+    assert "warning" not in result.output
+
+
+@pytest.mark.parametrize("suffix, codec", [(".webm", "libvpx-vp9"), (".mkv", "ffv1")])
+def test_pixel_shape_an_output_cannot_record_is_warned(tmp_path, run_cli, suffix, codec):
+    source = make_clip(tmp_path / "anamorphic.mp4", frames=3, width=44, height=36, audio=False,
+                       pixel_aspect=ANAMORPHIC)
+    target = tmp_path / f"out{suffix}"
+
+    result = run_cli("run", source, "-o", target, "--model", "bicubic", "--scale", "2", "--codec", codec)
+
+    assert result.exit_code == 0, result.output
+    assert "pixels are 16:11 wide, shown as 16:9" in result.output and "show the output as 11:9" in result.output
+    video = stream_of(ffprobe(target, "-show_streams"), "video")
+    assert video.get("sample_aspect_ratio", "1:1") in ("1:1", "N/A")  # the warning tells the truth
+
+
+def test_pixel_shape_a_png_folder_drops_is_said(tmp_path, run_cli):
+    source = make_clip(tmp_path / "anamorphic.mp4", frames=2, width=44, height=36, audio=False,
+                       pixel_aspect=ANAMORPHIC)
+
+    result = run_cli("run", source, "-o", tmp_path / "frames", "--model", "bicubic", "--scale", "2")
+
+    assert result.exit_code == 0, result.output
+    assert "the pixel shape (16:11 wide, shown as 16:9: PNG pixels are square) not written" in result.output
+
+
+def test_probe_prints_the_pixel_shape(tmp_path, run_cli):
+    square = make_clip(tmp_path / "square.mp4", frames=2, width=44, height=36, audio=False)
+    anamorphic = make_clip(tmp_path / "anamorphic.mp4", frames=2, width=44, height=36, audio=False,
+                           pixel_aspect=ANAMORPHIC)
+
+    assert "pixels:      square, shown as 11:9" in run_cli("probe", square).output
+    assert "pixels:      16:11 wide, shown as 16:9" in run_cli("probe", anamorphic).output
+
+
 def test_audio_the_container_cannot_hold_is_reencoded_and_said(tmp_path, run_cli):
     source = make_clip(tmp_path / "in.mp4")  # AAC, which WebM cannot hold
     target = tmp_path / "out.webm"

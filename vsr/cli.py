@@ -740,6 +740,7 @@ def compare(source: Path, outputs: tuple[Path, ...], page: Path, gt_path: Path |
 def probe_command(input_path: Path) -> None:
     """Print what INPUT holds: streams, timing, pixel format, colour tags."""
     from vsr.io.probe import probe
+    from vsr.io.writer import pixel_shape
 
     info = probe(input_path)
     rate = info.frame_rate
@@ -753,6 +754,7 @@ def probe_command(input_path: Path) -> None:
         f"duration:    {info.duration:.3f} s" if info.duration is not None else "duration:    unknown",
         "colour:      " + ", ".join(f"{k} {v}" for k, v in info.color.names().items()),
         f"rotation:    {info.rotation} degrees",
+        f"pixels:      {pixel_shape(info.sample_aspect_ratio, info.width, info.height)}",
     ]
     lines += [f"stream {s.index}:    {s.type} {s.codec}" + (f" [{s.language}]" if s.language else "")
               for s in info.streams]

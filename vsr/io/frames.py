@@ -75,6 +75,9 @@ class VideoInfo:
     bit_depth: int
     color: ColorInfo = field(default_factory=ColorInfo)
     rotation: int = 0
+    # The shape of a pixel (width/height) where it is not square: DVD, DV and broadcast SD store 16:9 or 4:3
+    # pictures in 720x576 or 720x480 pixels, and players stretch them by this to show them. None: square.
+    sample_aspect_ratio: Fraction | None = None
     codec: str = ""
     streams: list[StreamInfo] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)  # the container's metadata: title, comment, ...

@@ -99,6 +99,7 @@ def describe(path: str, container, stream, first: av.VideoFrame, duration: float
             transfer=int(first.color_trc),
         ),
         rotation=int(first.rotation or 0),
+        sample_aspect_ratio=non_square_pixels(stream),
         codec=stream.codec_context.name,
         streams=[
             StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "?", s.language)
@@ -107,6 +108,14 @@ def describe(path: str, container, stream, first: av.VideoFrame, duration: float
         tags=dict(container.metadata),
         video_tags=dict(stream.metadata),
     )
+
+
+def non_square_pixels(stream) -> Fraction | None:
+    """The stream's sample aspect ratio where its pixels are not square (0/1, unknown, and 1/1 give None)."""
+    ratio = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    if not ratio or ratio == 1:
+        return None
+    return Fraction(ratio)
 
 
 def first_decodable_frame(path: Path, container, stream) -> av.VideoFrame:

@@ -54,6 +54,11 @@ CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "lib
 # neither has the MP4 family's ipod muxer (.m4v), which stores every frame's time. The ffmpeg command line names
 # the muxer too (fftools: `!strcmp(format->name, "avi")`), so this goes by the muxer's name, never the suffix.
 FRAME_SLOT_MUXERS = frozenset({"avi"})
+# Where a non-square pixel shape survives: in the bitstream of H.264 and HEVC (their VUI), and in the MP4
+# muxer, which records it from the encoder's parameters. Matroska, WebM and AVI take it only from the stream's
+# own field, which PyAV cannot set, so VP9, AV1 and FFV1 there come out with square pixels.
+ASPECT_ENCODERS = frozenset({"libx264", "libx265", "h264_nvenc", "hevc_nvenc"})
+ASPECT_MUXERS = frozenset({"mp4"})
 LOSSLESS = {"ffv1"}  # no quality to set, no speed presets
 USER_OPTION = {"crf": "crf", "cq": "crf", "preset": "preset", "deadline": "preset"}  # encoder option: our flag
 
@@ -276,6 +281,7 @@ class VideoFileWriter:
             # A container of frame slots (AVI) gets pts in 1/fps: each frame's slot, counted from the first one.
             self._slots = _FrameSlots(source.frame_rate) if self._container.format.name in FRAME_SLOT_MUXERS else None
             self._stream = self._add_video_stream(codec, width, height, source, settings)
+            self.notes.extend(self._aspect_note(codec, width, height, source))
             self._open_encoder(codec, settings)
             self._copier = None if source.is_frame_folder else self._copy_streams(source.path)
             self._write_header()
@@ -317,9 +323,21 @@ class VideoFileWriter:
         cc.color_primaries, cc.color_trc = self.color.primaries, self.color.transfer
         if source.rotation:
             stream.set_display_rotation(source.rotation)
+        if source.sample_aspect_ratio:  # both sides grow by the same scale, so the pixels keep their shape
+            cc.sample_aspect_ratio = source.sample_aspect_ratio
         stream.metadata.update(carried_tags(source.video_tags))
         self._container.metadata.update(carried_tags(source.tags))
         return stream
+
+    def _aspect_note(self, codec: str, width: int, height: int, source: VideoInfo) -> list[str]:
+        """A warning when the source's pixels are not square and this encoder and container cannot say so."""
+        ratio = source.sample_aspect_ratio
+        if ratio is None or codec in ASPECT_ENCODERS or self._container.format.name in ASPECT_MUXERS:
+            return []
+        square = Fraction(width, height)
+        return [f"the source's pixels are {pixel_shape(ratio, width, height)}, which {codec} in "
+                f"{self._container.format.name} cannot record: players will show the output as "
+                f"{square.numerator}:{square.denominator}; write .mp4, or .mkv with libx264 or libx265, to keep it"]
 
     def _open_encoder(self, codec: str, settings: EncoderSettings) -> None:
         """Open the encoder now; the container copies its parameters (and extradata) when it writes the header."""
@@ -552,6 +570,13 @@ def _described(options: dict[str, str]) -> str:
     return f" with {', '.join(shown)}" if shown else ""
 
 
+def pixel_shape(ratio: Fraction | None, width: int, height: int) -> str:
+    """'16:11 wide, shown as 16:9': a sample aspect ratio (None: square) and the picture's shape on screen."""
+    shown = Fraction(width, height) * (ratio or 1)
+    pixels = f"{ratio.numerator}:{ratio.denominator} wide" if ratio else "square"
+    return f"{pixels}, shown as {shown.numerator}:{shown.denominator}"
+
+
 class FrameFolderWriter:
     """Writes frame_000000.png, ... (16-bit when the frames are); the folder appears only when complete."""
 
@@ -565,6 +590,9 @@ class FrameFolderWriter:
         except OSError as error:
             raise VsrError(target, f"cannot be written ({error.strerror})") from None
         dropped = [f"{s.type} stream {s.index} ({s.codec})" for s in source.streams if s.type != "video"]
+        if source.sample_aspect_ratio:
+            shape = pixel_shape(source.sample_aspect_ratio, source.width, source.height)
+            dropped.append(f"the pixel shape ({shape}: PNG pixels are square)")
         self.notes = [f"a PNG folder holds frames only: {', '.join(dropped)} not written"] if dropped else []
         self._count = 0
 

@@ -250,6 +250,9 @@ def live_options(command):
               help="Input pixels of context on each inner side of a tile; neighbours share 3x as many.")
 @click.option("--no-scene-cuts", "scene_cuts", flag_value=False, default=True,
               help="Let temporal models run across scene cuts instead of treating each shot on its own.")
+@click.option("--no-deinterlace", "deinterlace", flag_value=False, default=True,
+              help="Upscale interlaced video as it is, both fields in each frame, instead of deinterlacing it "
+                   "first (FFmpeg's bwdif, one frame per frame).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto", show_default=True,
               help="auto: fp16 on a GPU for models that allow it, else fp32.")
 @click.option("--compile", "compile_model", is_flag=True,
@@ -273,8 +276,8 @@ def live_options(command):
                    "writing what decoded with a warning.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(input_path: Path, output: Path, model_name: str | None, weights: Path | None, scale: int | None,
-        device: str, chunk: int | str, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
-        compile_model: bool, realtime: bool, codec: str | None, crf: int | None, preset: str | None,
+        device: str, chunk: int | str, tile: int, tile_overlap: int, scene_cuts: bool, deinterlace: bool,
+        precision: str, compile_model: bool, realtime: bool, codec: str | None, crf: int | None, preset: str | None,
         backend: str, overwrite: bool, strict: bool, quiet: bool, folder_fps, stabilize: bool,
         stabilize_strength: float, input_format: str | None, stream_format: str | None, reconnect: bool,
         input_timeout: float, on_overload: str, **refine_args) -> None:
@@ -293,7 +296,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
              and refine_args["refine"] == "none" and refine_args["refine_weights"] is None)
     if model_name == "bicubic" and weights is None and device != "cuda" and plain:
         if _bicubic_on_planes(input_path, output, scale or 4, EncoderSettings(codec, crf, preset), overwrite,
-                              strict, quiet):
+                              strict, quiet, deinterlace):
             return
 
     from vsr.models.zoo import DEFAULT_MODEL, build_model
@@ -336,7 +339,8 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
                            tile_overlap=tile_overlap, scene_cuts=scene_cuts, precision=precision,
                            compile_model=compile_model, settings=EncoderSettings(codec, crf, preset),
                            overwrite=overwrite, progress=not quiet, refinement=refinement, strict=strict,
-                           folder_fps=folder_fps, stabilization=stabilization, live_options=options)
+                           folder_fps=folder_fps, stabilization=stabilization, live_options=options,
+                           deinterlace=deinterlace)
     _summarise(report, streamed)
     _say(f"vsr: {model_name or DEFAULT_MODEL} ran on {engine.description}")
     if report.windows is not None and report.windows.plan is not None and report.windows.plan.look_ahead:
@@ -345,7 +349,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
 
 
 def _bicubic_on_planes(source: Path, target: Path, scale: int, settings, overwrite: bool, strict: bool,
-                       quiet: bool) -> bool:
+                       quiet: bool, deinterlace: bool) -> bool:
     """`vsr run --model bicubic` without torch, on the YUV planes, where the source and the encoder take
     8-bit 4:2:0 (vsr/pipeline/plane_bicubic.py); False, with nothing written, where they do not."""
     from vsr.io.destination import check_destination
@@ -359,7 +363,8 @@ def _bicubic_on_planes(source: Path, target: Path, scale: int, settings, overwri
     info = probe(source)
     if not takes_planes(info):
         return False
-    report = upscale_planes(source, target, info, scale, settings, progress=not quiet, strict=strict)
+    report = upscale_planes(source, target, info, scale, settings, progress=not quiet, strict=strict,
+                            deinterlace=deinterlace)
     if report is None:
         return False
     _summarise(report, streamed=False)
@@ -636,6 +641,7 @@ def _size(text: str, option: str) -> tuple[int, int]:
 @click.option("--tile", type=click.IntRange(min=0), default=0, show_default=True, help="As for `vsr run`.")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=16, show_default=True)
 @click.option("--no-scene-cuts", "scene_cuts", flag_value=False, default=True, help="As for `vsr run`.")
+@click.option("--no-deinterlace", "deinterlace", flag_value=False, default=True, help="As for `vsr run`.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto", show_default=True)
 @click.option("--codec", default=None, help="As for `vsr run`.")
 @click.option("--crf", type=int, default=None)
@@ -648,8 +654,8 @@ def _size(text: str, option: str) -> tuple[int, int]:
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist (made earlier with other settings, or not by vsr).")
 @click.option("--quiet", is_flag=True, help="No progress bars; still the summary.")
 def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Path | None, scale: int | None,
-          jobs: int, device: str, chunk: int | str, tile: int, tile_overlap: int, scene_cuts: bool, precision: str,
-          codec: str | None, crf: int | None, preset: str | None, ray_address: str | None, backend: str,
+          jobs: int, device: str, chunk: int | str, tile: int, tile_overlap: int, scene_cuts: bool, deinterlace: bool,
+          precision: str, codec: str | None, crf: int | None, preset: str | None, ray_address: str | None, backend: str,
           overwrite: bool, quiet: bool, folder_fps) -> None:
     """Upscale every video and PNG-frame folder under IN_DIR into the same tree under OUT_DIR.
 
@@ -668,7 +674,7 @@ def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Pa
         raise VsrError(None, "--jobs and --ray do not mix: on Ray, each CPU or GPU slot of the cluster runs a file")
     settings = BatchSettings(model_name or DEFAULT_MODEL, None if weights is None else str(weights), scale, device,
                              chunk, tile, tile_overlap, scene_cuts, precision, codec, crf, preset, backend,
-                             None if folder_fps is None else str(folder_fps))
+                             None if folder_fps is None else str(folder_fps), deinterlace)
     skipped: list[tuple[Path, str]] = []
     found = find_jobs(input_dir, output_dir, settings.key(), skipped)
     for folder, reason in skipped:
@@ -755,6 +761,7 @@ def probe_command(input_path: Path) -> None:
         "colour:      " + ", ".join(f"{k} {v}" for k, v in info.color.names().items()),
         f"rotation:    {info.rotation} degrees",
         f"pixels:      {pixel_shape(info.sample_aspect_ratio, info.width, info.height)}",
+        f"scan:        {'interlaced' if info.interlaced else 'progressive'}",
     ]
     lines += [f"stream {s.index}:    {s.type} {s.codec}" + (f" [{s.language}]" if s.language else "")
               for s in info.streams]

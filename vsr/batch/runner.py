@@ -42,12 +42,14 @@ class BatchSettings:
     preset: str | None = None
     backend: str = "auto"
     folder_fps: str | None = None  # the frame rate of PNG-folder inputs, as '30000/1001'; None: 25
+    deinterlace: bool = True
 
     def key(self) -> str:
         """The settings that shape the output; a change makes earlier outputs stale."""
         return (f"{self.model}|{self.weights}|{self.scale}|{self.codec}|{self.crf}|{self.preset}|{self.precision}"
                 + ("" if self.backend == "auto" else f"|{self.backend}")
-                + ("" if self.folder_fps is None else f"|fps {self.folder_fps}"))
+                + ("" if self.folder_fps is None else f"|fps {self.folder_fps}")
+                + ("" if self.deinterlace else "|fields"))
 
 
 @dataclass
@@ -181,7 +183,8 @@ def run_job(model: torch.nn.Module, job: Job, settings: BatchSettings, overwrite
                                scene_cuts=settings.scene_cuts, precision=settings.precision,
                                settings=EncoderSettings(settings.codec, settings.crf, settings.preset),
                                overwrite=overwrite, progress=progress,
-                               folder_fps=None if settings.folder_fps is None else Fraction(settings.folder_fps))
+                               folder_fps=None if settings.folder_fps is None else Fraction(settings.folder_fps),
+                               deinterlace=settings.deinterlace)
     except VsrError as error:
         return Outcome(job, "failed", printable(error))
     except Exception as error:  # noqa: BLE001 - a bug or a codec crash on one file must not stop the others

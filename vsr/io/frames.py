@@ -78,6 +78,7 @@ class VideoInfo:
     # The shape of a pixel (width/height) where it is not square: DVD, DV and broadcast SD store 16:9 or 4:3
     # pictures in 720x576 or 720x480 pixels, and players stretch them by this to show them. None: square.
     sample_aspect_ratio: Fraction | None = None
+    interlaced: bool = False  # the first frame is flagged interlaced: two fields, taken apart in time
     codec: str = ""
     streams: list[StreamInfo] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)  # the container's metadata: title, comment, ...

@@ -100,6 +100,7 @@ def describe(path: str, container, stream, first: av.VideoFrame, duration: float
         ),
         rotation=int(first.rotation or 0),
         sample_aspect_ratio=non_square_pixels(stream),
+        interlaced=bool(first.interlaced_frame),
         codec=stream.codec_context.name,
         streams=[
             StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "?", s.language)

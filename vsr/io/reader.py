@@ -14,6 +14,7 @@ from av.video.reformatter import VideoReformatter
 
 from vsr.errors import VsrError
 from vsr.io.colors import assumed_matrix, swscale_matrix, swscale_range
+from vsr.io.deinterlace import deinterlaced
 from vsr.io.frame_folder import list_frames, read_png
 from vsr.io.frames import Frame, VideoInfo
 from vsr.io.live import LiveInput
@@ -21,11 +22,15 @@ from vsr.io.probe import open_container, probe
 
 
 class FrameReader:
-    """Iterates over a source's frames; afterwards `problems` lists what went wrong on the way."""
+    """Iterates over a source's frames; afterwards `problems` lists what went wrong on the way.
 
-    def __init__(self, info: VideoInfo, live: LiveInput | None = None) -> None:
+    An interlaced source's frames are deinterlaced (vsr/io/deinterlace.py) unless `deinterlace` is False.
+    """
+
+    def __init__(self, info: VideoInfo, live: LiveInput | None = None, deinterlace: bool = True) -> None:
         self.info = info
         self.live = live  # a source read once (a pipe, a network stream), already open
+        self.deinterlaces = deinterlace and info.interlaced
         self.problems: list[str] = []
         self.frames_lost = False  # whether a problem cost frames (a repaired timestamp costs none)
         self.frames_read = 0
@@ -42,7 +47,7 @@ class FrameReader:
         repaired pts and the time base: for work done on the YUV planes."""
         with self._video_stream() as (container, stream):
             time_base = Fraction(stream.time_base)
-            timed = self._timed(self._decode_tolerantly(container, stream))
+            timed = self._timed(self._progressive(self._decode_tolerantly(container, stream), time_base))
             yield from self._counted((decoded, pts, time_base) for decoded, pts in timed)
 
     def _counted(self, frames: Iterator) -> Iterator:
@@ -64,7 +69,9 @@ class FrameReader:
 
     def _video_frames(self) -> Iterator[Frame]:
         with self._video_stream() as (container, stream):
-            yield from self._rgb_frames(self._decode_tolerantly(container, stream), Fraction(stream.time_base))
+            time_base = Fraction(stream.time_base)
+            yield from self._rgb_frames(self._progressive(self._decode_tolerantly(container, stream), time_base),
+                                        time_base)
 
     @contextmanager
     def _video_stream(self) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
@@ -76,9 +83,12 @@ class FrameReader:
 
     def _live_frames(self) -> Iterator[Frame]:
         try:
-            yield from self._rgb_frames(self.live.frames(), self.info.time_base)
+            yield from self._rgb_frames(self._progressive(self.live.frames(), self.info.time_base), self.info.time_base)
         finally:
             self.problems.extend(self.live.problems)
+
+    def _progressive(self, decoded_frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[av.VideoFrame]:
+        return deinterlaced(decoded_frames, time_base) if self.deinterlaces else decoded_frames
 
     def _rgb_frames(self, decoded_frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[Frame]:
         """Decoded frames as RGB arrays with strictly increasing timestamps in `time_base`."""

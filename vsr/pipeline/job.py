@@ -24,7 +24,7 @@ from vsr.models.refiner import DiffusionRefiner, Sampling
 from vsr.pipeline.inference import NonFiniteOutput, upscale_frames, uses_streaming
 from vsr.pipeline.window_size import AUTO, FIXED_WINDOW, Chunk, WindowStats, carries_state
 from vsr.pipeline.refinement import Refinement, refine_frames
-from vsr.pipeline.report import JobReport, check_complete, source_notes
+from vsr.pipeline.report import JobReport, check_complete, say_deinterlacing, source_notes
 from vsr.pipeline.stabilize import Stabilization, stabilized_stage
 from vsr.pipeline.threads import Overload, run_threaded
 from vsr.pipeline.tiles import usable_tile_size
@@ -77,7 +77,8 @@ def upscale_video(source: Path | str | LiveInput, target: Path | str, model: nn.
                   overwrite: bool = False, progress: bool = True,
                   refinement: Refinement | None = None, strict: bool = False,
                   stabilization: Stabilization | None = None,
-                  folder_fps: Fraction | None = None, live_options: LiveOptions | None = None) -> JobReport:
+                  folder_fps: Fraction | None = None, live_options: LiveOptions | None = None,
+                  deinterlace: bool = True) -> JobReport:
     """Upscale `source` into `target`; the target appears only if the whole video was written.
 
     `tile` > 0 runs the model on overlapping tiles of that many input pixels (less memory); `scene_cuts` keeps
@@ -85,6 +86,7 @@ def upscale_video(source: Path | str | LiveInput, target: Path | str, model: nn.
     output, in the same stage; `stabilization` blends each output with the previous one along the flow
     (after the model, before the refiner). `strict` makes any decoding problem an error instead of a warning, for
     pipelines that must never ship a partial video. `folder_fps` times a PNG-folder source (default 25).
+    `deinterlace` makes an interlaced source's frames progressive before the model sees them.
 
     `source` may be '-' (standard input) or a URL, read once as it arrives (or such a source already open);
     `target` may be '-' (standard output) or a URL, written as frames are made (`live_options` says how). A
@@ -111,7 +113,7 @@ def upscale_video(source: Path | str | LiveInput, target: Path | str, model: nn.
     try:
         return _upscale(live.address if live else source, target, info, live, model, device, chunk, tile,
                         tile_overlap, scene_cuts, precision, compile_model, settings, progress, refinement, strict,
-                        stabilization, folder_fps, options)
+                        stabilization, folder_fps, options, deinterlace)
     finally:
         if opened is not None:
             opened.close()
@@ -124,7 +126,7 @@ def open_live(address: str, options: LiveOptions) -> LiveInput:
 
 def _upscale(source, target, info, live, model, device, chunk, tile, tile_overlap, scene_cuts, precision,
              compile_model, settings, progress, refinement, strict, stabilization, folder_fps,
-             options: LiveOptions) -> JobReport:
+             options: LiveOptions, deinterlace: bool) -> JobReport:
     """upscale_video once the source is open and the target checked."""
     if live is not None and chunk == AUTO:
         chunk = FIXED_WINDOW  # a live viewer waits for each window: the largest that fits memory is too long
@@ -134,7 +136,9 @@ def _upscale(source, target, info, live, model, device, chunk, tile, tile_overla
     if isinstance(target, Path):
         remove_stale_partials(target)
     model = prepare_model(model, device, compile_model)
-    reader = FrameReader(info, live)
+    reader = FrameReader(info, live, deinterlace)
+    if reader.deinterlaces:
+        say_deinterlacing(source)
     started = time.perf_counter()
     frames = 0
     bar = Progress(info.frame_count, "frame", display_name(source), progress)

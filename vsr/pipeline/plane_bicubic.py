@@ -23,7 +23,7 @@ from vsr.io.frames import VideoInfo
 from vsr.io.memory import check_upscalable
 from vsr.io.reader import FrameReader
 from vsr.io.writer import EncoderSettings, open_writer
-from vsr.pipeline.report import JobReport, check_complete, source_notes
+from vsr.pipeline.report import JobReport, check_complete, say_deinterlacing, source_notes
 from vsr.progress import Progress
 
 PLANAR_FORMAT = "yuv420p"
@@ -54,7 +54,7 @@ def plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:
 
 
 def upscale_planes(source: Path, target: Path, info: VideoInfo, scale: int, settings: EncoderSettings,
-                   progress: bool = True, strict: bool = False) -> JobReport | None:
+                   progress: bool = True, strict: bool = False, deinterlace: bool = True) -> JobReport | None:
     """Bicubic x`scale` of a checked source into a checked target; None, with nothing written, where the
     encoder does not take yuv420p pictures (the caller then takes the usual path)."""
     check_upscalable(source, info.width, info.height, scale, 0)
@@ -66,7 +66,9 @@ def upscale_planes(source: Path, target: Path, info: VideoInfo, scale: int, sett
             writer.abort()
             return None
         cv2.setNumThreads(1)  # the encoder's threads have the cores; OpenCV's pool only contends with them here
-        reader = FrameReader(info)
+        reader = FrameReader(info, deinterlace=deinterlace)
+        if reader.deinterlaces:
+            say_deinterlacing(source)
         bar = Progress(info.frame_count, "frame", source.name, progress)
         started, frames = time.perf_counter(), 0
         for picture, pts, time_base in reader.pictures():

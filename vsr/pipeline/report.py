@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from vsr.errors import VsrError
 from vsr.io.reader import FrameReader
+from vsr.progress import say
 
 if TYPE_CHECKING:  # only a type here: this module stays free of torch (see plane_bicubic.py)
     from vsr.pipeline.window_size import WindowStats
@@ -40,3 +41,9 @@ def source_notes(source: Path | str, reader: FrameReader, frames: int) -> list[s
     if reader.frames_lost:
         notes.append(f"{source}: the output has the {frames} frames that decoded")
     return notes
+
+
+def say_deinterlacing(source: Path | str) -> None:
+    """Before the work: an interlaced source is deinterlaced, and how to keep its fields instead."""
+    say(f"vsr: note: {source} is interlaced: each frame is deinterlaced (FFmpeg's bwdif) before it is upscaled; "
+        "--no-deinterlace upscales the fields as they are")

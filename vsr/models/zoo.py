@@ -62,9 +62,10 @@ ZOO: dict[str, ModelEntry] = {
         streams=True, takes_weights=True, convert_checkpoint=frvsr.convert_reference_checkpoint),
     "frvsr": ModelEntry(
         "frvsr", lambda scale: frvsr.FRVSR(mid_channels=64, num_blocks=10, flow="dis"), (4,),
-        "FRVSR trained by us for BI x4 on natural camera footage, moving its history by OpenCV's DIS flow "
-        "(configs/frvsr_natural_dis_x4.yaml); recurrent, streams",
-        streams=True, bundled_weights=WEIGHTS_DIR / "frvsr_natural_dis_x4.safetensors", takes_weights=True),
+        "FRVSR trained by us from scratch for BI x4 on natural camera footage, moving its history by OpenCV's DIS "
+        "flow (configs/frvsr_natural_dis_scratch_x4_stage2.yaml); recurrent, streams",
+        streams=True, bundled_weights=WEIGHTS_DIR / "frvsr_natural_dis_scratch_x4_stage2.safetensors",
+        takes_weights=True),
     "basicvsrpp-small": ModelEntry(
         "basicvsrpp-small",
         lambda scale: basicvsrpp.BasicVSRPlusPlus(mid_channels=32, num_blocks=4, hr_channels=16, deform_groups=8),

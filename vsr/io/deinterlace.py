@@ -1,8 +1,8 @@
 """Interlaced video made progressive before it is upscaled.
 
 Broadcast SD, DV and tape captures store each frame as two fields taken 1/50 or 1/60 s apart, interleaved line
-by line. Upscaled as they are, moving edges keep the comb of alternating lines, four times as tall at x4, and
-temporal models read the comb as texture. FFmpeg's bwdif (Bob Weaver: each missing line interpolated from its
+by line. Upscaled as they are, moving edges keep the comb of alternating lines, four times as tall at x4.
+FFmpeg's bwdif (Bob Weaver: each missing line interpolated from its
 field and the neighbouring frames) makes one progressive frame per frame, at the frame's own timestamp, so the
 frame count and timing the rest of the pipeline relies on are unchanged. Frames not flagged interlaced pass as
 they are.

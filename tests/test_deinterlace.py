@@ -39,7 +39,7 @@ def comb(image: np.ndarray) -> float:
     return float(np.abs(grey[1:-1] - (grey[:-2] + grey[2:]) / 2).mean())
 
 
-def read_all(path: Path, deinterlace: bool = True) -> list:
+def read_all(path: Path, deinterlace: str = "frame") -> list:
     return list(FrameReader(probe(path), deinterlace=deinterlace))
 
 
@@ -47,11 +47,28 @@ def test_an_interlaced_source_is_read_without_its_comb_at_the_same_times(tmp_pat
     source = make_interlaced_clip(tmp_path / "fields.mp4")
 
     assert probe(source).interlaced
-    woven, progressive = read_all(source, deinterlace=False), read_all(source)
+    woven, progressive = read_all(source, deinterlace="off"), read_all(source)
 
     assert [f.pts for f in progressive] == [f.pts for f in woven] and len(progressive) == 6
     assert all(f.image.shape == (32, 48, 3) for f in progressive)
     assert np.mean([comb(f.image) for f in progressive]) < 0.6 * np.mean([comb(f.image) for f in woven])
+
+
+def test_a_frame_per_field_doubles_the_frames_at_the_fields_times(tmp_path):
+    source = make_interlaced_clip(tmp_path / "fields.mp4", frames=5)
+    info = probe(source)
+
+    reader = FrameReader(info, deinterlace="field")
+    frames = list(reader)
+
+    assert len(frames) == 10 and reader.output.frame_count == 10 and reader.problems == []
+    assert reader.output.frame_rate == 2 * info.frame_rate and reader.output.time_base == info.time_base / 2
+    times = [f.time for f in frames]
+    frame_times_in = [f.time for f in read_all(source, "off")]
+    assert times[0::2] == pytest.approx(frame_times_in) and times[1::2] == pytest.approx(
+        [t + 0.5 / float(info.frame_rate) for t in frame_times_in])
+    # The two frames made from one woven frame show the pattern at its two moments: they differ.
+    assert np.abs(frames[2].image.astype(int) - frames[3].image.astype(int)).mean() > 1
 
 
 def test_a_progressive_source_passes_bit_for_bit(tmp_path):
@@ -99,11 +116,27 @@ def test_run_deinterlaces_says_so_and_keeps_frames_and_times(tmp_path, run_cli, 
 
 
 @needs_ffprobe
-def test_no_deinterlace_keeps_the_fields(tmp_path, run_cli):
+@pytest.mark.parametrize("model", ["bicubic", "frvsr"])
+def test_run_a_frame_per_field_writes_twice_the_frames_and_rate(tmp_path, run_cli, model):
+    source = make_interlaced_clip(tmp_path / "fields.mp4", frames=4)
+    target = tmp_path / "out.mp4"
+
+    result = run_cli("run", source, "-o", target, "--model", model, "--scale", "2" if model == "bicubic" else "4",
+                     "--deinterlace", "field")
+
+    assert result.exit_code == 0, result.output
+    assert "each field becomes a frame (FFmpeg's bwdif), 50 frames/s from 25" in result.output
+    times = frame_times(target)
+    assert len(times) == 8 and times[0::2] == pytest.approx(frame_times(source))
+    assert probe(target).frame_rate == 50
+
+
+@needs_ffprobe
+def test_deinterlace_off_keeps_the_fields(tmp_path, run_cli):
     source = make_interlaced_clip(tmp_path / "fields.mp4", frames=4)
     kept, default = tmp_path / "kept.mp4", tmp_path / "default.mp4"
 
-    result = run_cli("run", source, "-o", kept, "--model", "bicubic", "--scale", "2", "--no-deinterlace")
+    result = run_cli("run", source, "-o", kept, "--model", "bicubic", "--scale", "2", "--deinterlace", "off")
     assert run_cli("run", source, "-o", default, "--model", "bicubic", "--scale", "2").exit_code == 0
 
     assert result.exit_code == 0 and "interlaced" not in result.output
@@ -121,7 +154,7 @@ def test_batch_deinterlaces_unless_told_not_to(tmp_path, run_cli):
     options = ["--model", "bicubic", "--scale", "2", "--quiet"]
 
     assert run_cli("batch", tmp_path / "in", tmp_path / "default", *options).exit_code == 0
-    assert run_cli("batch", tmp_path / "in", tmp_path / "kept", *options, "--no-deinterlace").exit_code == 0
+    assert run_cli("batch", tmp_path / "in", tmp_path / "kept", *options, "--deinterlace", "off").exit_code == 0
 
     default, kept = read_all(tmp_path / "default" / "fields.mp4"), read_all(tmp_path / "kept" / "fields.mp4")
     assert len(default) == len(kept) == 4

@@ -250,9 +250,10 @@ def live_options(command):
               help="Input pixels of context on each inner side of a tile; neighbours share 3x as many.")
 @click.option("--no-scene-cuts", "scene_cuts", flag_value=False, default=True,
               help="Let temporal models run across scene cuts instead of treating each shot on its own.")
-@click.option("--no-deinterlace", "deinterlace", flag_value=False, default=True,
-              help="Upscale interlaced video as it is, both fields in each frame, instead of deinterlacing it "
-                   "first (FFmpeg's bwdif, one frame per frame).")
+@click.option("--deinterlace", type=click.Choice(["frame", "field", "off"]), default="frame", show_default=True,
+              help="Interlaced video is deinterlaced first (FFmpeg's bwdif): a frame per frame, the same frame rate; "
+                   "field: a frame per field, twice the rate (50 frames/s from 25); off: upscale the fields as "
+                   "they are.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto", show_default=True,
               help="auto: fp16 on a GPU for models that allow it, else fp32.")
 @click.option("--compile", "compile_model", is_flag=True,
@@ -276,7 +277,7 @@ def live_options(command):
                    "writing what decoded with a warning.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(input_path: Path, output: Path, model_name: str | None, weights: Path | None, scale: int | None,
-        device: str, chunk: int | str, tile: int, tile_overlap: int, scene_cuts: bool, deinterlace: bool,
+        device: str, chunk: int | str, tile: int, tile_overlap: int, scene_cuts: bool, deinterlace: str,
         precision: str, compile_model: bool, realtime: bool, codec: str | None, crf: int | None, preset: str | None,
         backend: str, overwrite: bool, strict: bool, quiet: bool, folder_fps, stabilize: bool,
         stabilize_strength: float, input_format: str | None, stream_format: str | None, reconnect: bool,
@@ -316,6 +317,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
     if realtime:
         from vsr.io.destination import check_destination
         from vsr.io.probe import DEFAULT_FOLDER_FPS, probe
+        from vsr.io.reader import FrameReader
         from vsr.pipeline.job import prepare_model
         from vsr.pipeline.realtime import SAMPLE_FRAMES, plan_realtime
 
@@ -325,11 +327,11 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
         compile_model = False  # done
         if live_source:  # read once: open it here and time the model on its first frame
             input_path = open_live(input_path, options)
-            plan = plan_realtime(input_path.info, model, target_device, chunk, output, codec,
-                                 frames=input_path.sample_frames(SAMPLE_FRAMES))
-        else:
-            plan = plan_realtime(probe(input_path, folder_fps or DEFAULT_FOLDER_FPS), model, target_device, chunk,
-                                 output, codec)
+            plan = plan_realtime(FrameReader(input_path.info, deinterlace=deinterlace).output, model, target_device,
+                                 chunk, output, codec, frames=input_path.sample_frames(SAMPLE_FRAMES))
+        else:  # the rate to keep up with is the output's: a frame per field doubles it
+            info = FrameReader(probe(input_path, folder_fps or DEFAULT_FOLDER_FPS), deinterlace=deinterlace).output
+            plan = plan_realtime(info, model, target_device, chunk, output, codec)
         click.echo(f"vsr: {plan.message(model_name or DEFAULT_MODEL, target_device)}", err=True)
         precision, codec = plan.precision, plan.codec
     if live_source and isinstance(input_path, str):
@@ -349,7 +351,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
 
 
 def _bicubic_on_planes(source: Path, target: Path, scale: int, settings, overwrite: bool, strict: bool,
-                       quiet: bool, deinterlace: bool) -> bool:
+                       quiet: bool, deinterlace: str) -> bool:
     """`vsr run --model bicubic` without torch, on the YUV planes, where the source and the encoder take
     8-bit 4:2:0 (vsr/pipeline/plane_bicubic.py); False, with nothing written, where they do not."""
     from vsr.io.destination import check_destination
@@ -641,7 +643,8 @@ def _size(text: str, option: str) -> tuple[int, int]:
 @click.option("--tile", type=click.IntRange(min=0), default=0, show_default=True, help="As for `vsr run`.")
 @click.option("--tile-overlap", type=click.IntRange(min=0), default=16, show_default=True)
 @click.option("--no-scene-cuts", "scene_cuts", flag_value=False, default=True, help="As for `vsr run`.")
-@click.option("--no-deinterlace", "deinterlace", flag_value=False, default=True, help="As for `vsr run`.")
+@click.option("--deinterlace", type=click.Choice(["frame", "field", "off"]), default="frame", show_default=True,
+              help="As for `vsr run`.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]), default="auto", show_default=True)
 @click.option("--codec", default=None, help="As for `vsr run`.")
 @click.option("--crf", type=int, default=None)
@@ -654,7 +657,7 @@ def _size(text: str, option: str) -> tuple[int, int]:
 @click.option("--overwrite", is_flag=True, help="Replace outputs that exist (made earlier with other settings, or not by vsr).")
 @click.option("--quiet", is_flag=True, help="No progress bars; still the summary.")
 def batch(input_dir: Path, output_dir: Path, model_name: str | None, weights: Path | None, scale: int | None,
-          jobs: int, device: str, chunk: int | str, tile: int, tile_overlap: int, scene_cuts: bool, deinterlace: bool,
+          jobs: int, device: str, chunk: int | str, tile: int, tile_overlap: int, scene_cuts: bool, deinterlace: str,
           precision: str, codec: str | None, crf: int | None, preset: str | None, ray_address: str | None, backend: str,
           overwrite: bool, quiet: bool, folder_fps) -> None:
     """Upscale every video and PNG-frame folder under IN_DIR into the same tree under OUT_DIR.

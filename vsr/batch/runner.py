@@ -42,14 +42,14 @@ class BatchSettings:
     preset: str | None = None
     backend: str = "auto"
     folder_fps: str | None = None  # the frame rate of PNG-folder inputs, as '30000/1001'; None: 25
-    deinterlace: bool = True
+    deinterlace: str = "frame"  # frame, field or off (vsr/io/deinterlace.py)
 
     def key(self) -> str:
         """The settings that shape the output; a change makes earlier outputs stale."""
         return (f"{self.model}|{self.weights}|{self.scale}|{self.codec}|{self.crf}|{self.preset}|{self.precision}"
                 + ("" if self.backend == "auto" else f"|{self.backend}")
                 + ("" if self.folder_fps is None else f"|fps {self.folder_fps}")
-                + ("" if self.deinterlace else "|fields"))
+                + ("" if self.deinterlace == "frame" else f"|deinterlace {self.deinterlace}"))
 
 
 @dataclass

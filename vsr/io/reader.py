@@ -14,7 +14,7 @@ from av.video.reformatter import VideoReformatter
 
 from vsr.errors import VsrError
 from vsr.io.colors import assumed_matrix, swscale_matrix, swscale_range
-from vsr.io.deinterlace import deinterlaced
+from vsr.io.deinterlace import MODES, deinterlaced, field_rate
 from vsr.io.frame_folder import list_frames, read_png
 from vsr.io.frames import Frame, VideoInfo
 from vsr.io.live import LiveInput
@@ -24,13 +24,18 @@ from vsr.io.probe import open_container, probe
 class FrameReader:
     """Iterates over a source's frames; afterwards `problems` lists what went wrong on the way.
 
-    An interlaced source's frames are deinterlaced (vsr/io/deinterlace.py) unless `deinterlace` is False.
+    An interlaced source's frames are deinterlaced (vsr/io/deinterlace.py) as `deinterlace` says: "frame",
+    "field" or "off". `output` describes what comes out: the source, or with a frame per field twice the frames.
     """
 
-    def __init__(self, info: VideoInfo, live: LiveInput | None = None, deinterlace: bool = True) -> None:
+    def __init__(self, info: VideoInfo, live: LiveInput | None = None, deinterlace: str = "frame") -> None:
+        if deinterlace not in MODES:
+            raise ValueError(f"deinterlace is one of {MODES}, not {deinterlace!r}")
         self.info = info
         self.live = live  # a source read once (a pipe, a network stream), already open
-        self.deinterlaces = deinterlace and info.interlaced
+        self.deinterlaces = deinterlace != "off" and info.interlaced
+        self.per_field = self.deinterlaces and deinterlace == "field"
+        self.output = field_rate(info) if self.per_field else info
         self.problems: list[str] = []
         self.frames_lost = False  # whether a problem cost frames (a repaired timestamp costs none)
         self.frames_read = 0
@@ -46,7 +51,7 @@ class FrameReader:
         """A video file's decoded pictures as they come (the decoder's pixel format, no RGB), each with its
         repaired pts and the time base: for work done on the YUV planes."""
         with self._video_stream() as (container, stream):
-            time_base = Fraction(stream.time_base)
+            time_base = self._output_time_base(stream)
             timed = self._timed(self._progressive(self._decode_tolerantly(container, stream), time_base))
             yield from self._counted((decoded, pts, time_base) for decoded, pts in timed)
 
@@ -54,8 +59,8 @@ class FrameReader:
         for frame in frames:
             self.frames_read += 1
             yield frame
-        if self.frames_read < self.info.frame_count - 1:  # -1: counts estimated from the duration may round up
-            self.problems.append(f"only {self.frames_read} of the {self.info.frame_count} frames announced decoded")
+        if self.frames_read < self.output.frame_count - 1:  # -1: counts estimated from the duration may round up
+            self.problems.append(f"only {self.frames_read} of the {self.output.frame_count} frames announced decoded")
             self.frames_lost = True
 
     def _folder_frames(self) -> Iterator[Frame]:
@@ -69,9 +74,13 @@ class FrameReader:
 
     def _video_frames(self) -> Iterator[Frame]:
         with self._video_stream() as (container, stream):
-            time_base = Fraction(stream.time_base)
+            time_base = self._output_time_base(stream)
             yield from self._rgb_frames(self._progressive(self._decode_tolerantly(container, stream), time_base),
                                         time_base)
+
+    def _output_time_base(self, stream) -> Fraction:
+        """The stream's time base, halved where each field becomes a frame."""
+        return Fraction(stream.time_base) / (2 if self.per_field else 1)
 
     @contextmanager
     def _video_stream(self) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
@@ -83,12 +92,13 @@ class FrameReader:
 
     def _live_frames(self) -> Iterator[Frame]:
         try:
-            yield from self._rgb_frames(self._progressive(self.live.frames(), self.info.time_base), self.info.time_base)
+            time_base = self.output.time_base
+            yield from self._rgb_frames(self._progressive(self.live.frames(), time_base), time_base)
         finally:
             self.problems.extend(self.live.problems)
 
     def _progressive(self, decoded_frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[av.VideoFrame]:
-        return deinterlaced(decoded_frames, time_base) if self.deinterlaces else decoded_frames
+        return deinterlaced(decoded_frames, time_base, self.per_field) if self.deinterlaces else decoded_frames
 
     def _rgb_frames(self, decoded_frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[Frame]:
         """Decoded frames as RGB arrays with strictly increasing timestamps in `time_base`."""
@@ -103,7 +113,7 @@ class FrameReader:
 
     def _timed(self, decoded_frames: Iterator[av.VideoFrame]) -> Iterator[tuple[av.VideoFrame, int]]:
         """Each decoded frame with a strictly increasing pts; the repairs are counted as a problem."""
-        timestamps = _IncreasingTimestamps(round(1 / (self.info.frame_rate * self.info.time_base)) or 1)
+        timestamps = _IncreasingTimestamps(round(1 / (self.output.frame_rate * self.output.time_base)) or 1)
         try:
             for decoded in decoded_frames:
                 yield decoded, timestamps.next(decoded.pts)

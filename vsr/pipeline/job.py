@@ -78,7 +78,7 @@ def upscale_video(source: Path | str | LiveInput, target: Path | str, model: nn.
                   refinement: Refinement | None = None, strict: bool = False,
                   stabilization: Stabilization | None = None,
                   folder_fps: Fraction | None = None, live_options: LiveOptions | None = None,
-                  deinterlace: bool = True) -> JobReport:
+                  deinterlace: str = "frame") -> JobReport:
     """Upscale `source` into `target`; the target appears only if the whole video was written.
 
     `tile` > 0 runs the model on overlapping tiles of that many input pixels (less memory); `scene_cuts` keeps
@@ -86,7 +86,8 @@ def upscale_video(source: Path | str | LiveInput, target: Path | str, model: nn.
     output, in the same stage; `stabilization` blends each output with the previous one along the flow
     (after the model, before the refiner). `strict` makes any decoding problem an error instead of a warning, for
     pipelines that must never ship a partial video. `folder_fps` times a PNG-folder source (default 25).
-    `deinterlace` makes an interlaced source's frames progressive before the model sees them.
+    `deinterlace` says how an interlaced source's frames are made progressive before the model sees them: a frame
+    per frame ("frame"), a frame per field ("field", twice the frame rate), or not at all ("off").
 
     `source` may be '-' (standard input) or a URL, read once as it arrives (or such a source already open);
     `target` may be '-' (standard output) or a URL, written as frames are made (`live_options` says how). A
@@ -126,7 +127,7 @@ def open_live(address: str, options: LiveOptions) -> LiveInput:
 
 def _upscale(source, target, info, live, model, device, chunk, tile, tile_overlap, scene_cuts, precision,
              compile_model, settings, progress, refinement, strict, stabilization, folder_fps,
-             options: LiveOptions, deinterlace: bool) -> JobReport:
+             options: LiveOptions, deinterlace: str) -> JobReport:
     """upscale_video once the source is open and the target checked."""
     if live is not None and chunk == AUTO:
         chunk = FIXED_WINDOW  # a live viewer waits for each window: the largest that fits memory is too long
@@ -138,7 +139,8 @@ def _upscale(source, target, info, live, model, device, chunk, tile, tile_overla
     model = prepare_model(model, device, compile_model)
     reader = FrameReader(info, live, deinterlace)
     if reader.deinterlaces:
-        say_deinterlacing(source)
+        say_deinterlacing(source, reader)
+    info = reader.output  # with a frame per field, twice the frames at twice the rate
     started = time.perf_counter()
     frames = 0
     bar = Progress(info.frame_count, "frame", display_name(source), progress)

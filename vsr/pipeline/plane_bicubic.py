@@ -54,11 +54,13 @@ def plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:
 
 
 def upscale_planes(source: Path, target: Path, info: VideoInfo, scale: int, settings: EncoderSettings,
-                   progress: bool = True, strict: bool = False, deinterlace: bool = True) -> JobReport | None:
+                   progress: bool = True, strict: bool = False, deinterlace: str = "frame") -> JobReport | None:
     """Bicubic x`scale` of a checked source into a checked target; None, with nothing written, where the
     encoder does not take yuv420p pictures (the caller then takes the usual path)."""
     check_upscalable(source, info.width, info.height, scale, 0)
     remove_stale_partials(target)
+    reader = FrameReader(info, deinterlace=deinterlace)
+    info = reader.output  # with a frame per field, twice the frames at twice the rate
     writer = open_writer(target, info.width * scale, info.height * scale, info, settings)
     bar = None
     try:  # at once: from here on, whatever stops the run removes the partial
@@ -66,9 +68,8 @@ def upscale_planes(source: Path, target: Path, info: VideoInfo, scale: int, sett
             writer.abort()
             return None
         cv2.setNumThreads(1)  # the encoder's threads have the cores; OpenCV's pool only contends with them here
-        reader = FrameReader(info, deinterlace=deinterlace)
         if reader.deinterlaces:
-            say_deinterlacing(source)
+            say_deinterlacing(source, reader)
         bar = Progress(info.frame_count, "frame", source.name, progress)
         started, frames = time.perf_counter(), 0
         for picture, pts, time_base in reader.pictures():

@@ -43,7 +43,12 @@ def source_notes(source: Path | str, reader: FrameReader, frames: int) -> list[s
     return notes
 
 
-def say_deinterlacing(source: Path | str) -> None:
-    """Before the work: an interlaced source is deinterlaced, and how to keep its fields instead."""
-    say(f"vsr: note: {source} is interlaced: each frame is deinterlaced (FFmpeg's bwdif) before it is upscaled; "
-        "--no-deinterlace upscales the fields as they are")
+def say_deinterlacing(source: Path | str, reader: FrameReader) -> None:
+    """Before the work: how an interlaced source is deinterlaced, and the other ways."""
+    if reader.per_field:
+        rate = reader.output.frame_rate
+        done = f"each field becomes a frame (FFmpeg's bwdif), {float(rate):.4g} frames/s from {float(rate / 2):.4g}"
+    else:
+        done = "each frame is deinterlaced (FFmpeg's bwdif); --deinterlace field makes a frame of each field"
+    say(f"vsr: note: {source} is interlaced: {done}, before upscaling; --deinterlace off upscales the fields "
+        "as they are")

@@ -2,11 +2,11 @@
 
 Broadcast SD, DV and tape captures store each frame as two fields taken 1/50 or 1/60 s apart, interleaved line
 by line. Upscaled as they are, moving edges keep the comb of alternating lines, four times as tall at x4.
-FFmpeg's bwdif (Bob Weaver: each missing line interpolated from its
-field and the neighbouring frames) makes one progressive frame per frame, at the frame's own timestamp, so the
-frame count and timing are unchanged; or one per field ("field"), at twice the frame rate, which keeps every
-moment the camera recorded (50 a second from 25 interlaced frames), as the source looked on a television.
-Frames not flagged interlaced pass as they are.
+FFmpeg's bwdif (Bob Weaver: each missing line interpolated from its field and the neighbouring frames) makes
+one progressive frame per frame, at the frame's own timestamp, so the frame count and timing are unchanged; or
+one per field ("field"), at twice the frame rate, which keeps every moment the camera recorded (50 a second
+from 25 interlaced frames), as the source looked on a television. Frames not flagged interlaced pass as they
+are (once, even with a frame per field: a mixed source's output is timed by each frame's own timestamp).
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ class FrameReader:
         self.output = field_rate(info) if self.per_field else info
         self.problems: list[str] = []
         self.frames_lost = False  # whether a problem cost frames (a repaired timestamp costs none)
-        self.frames_read = 0
+        self.frames_read = 0  # frames given out
+        self.frames_decoded = 0  # the source's: fewer than frames_read where each field becomes a frame
 
     def __iter__(self) -> Iterator[Frame]:
         if self.live is not None:
@@ -59,8 +60,9 @@ class FrameReader:
         for frame in frames:
             self.frames_read += 1
             yield frame
-        if self.frames_read < self.output.frame_count - 1:  # -1: counts estimated from the duration may round up
-            self.problems.append(f"only {self.frames_read} of the {self.output.frame_count} frames announced decoded")
+        decoded = self.frames_decoded if self.deinterlaces else self.frames_read
+        if decoded < self.info.frame_count - 1:  # -1: counts estimated from the duration may round up
+            self.problems.append(f"only {decoded} of the {self.info.frame_count} frames announced decoded")
             self.frames_lost = True
 
     def _folder_frames(self) -> Iterator[Frame]:
@@ -98,7 +100,14 @@ class FrameReader:
             self.problems.extend(self.live.problems)
 
     def _progressive(self, decoded_frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[av.VideoFrame]:
-        return deinterlaced(decoded_frames, time_base, self.per_field) if self.deinterlaces else decoded_frames
+        if not self.deinterlaces:
+            return decoded_frames
+        return deinterlaced(self._decoded_counted(decoded_frames), time_base, self.per_field)
+
+    def _decoded_counted(self, decoded_frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        for frame in decoded_frames:
+            self.frames_decoded += 1
+            yield frame
 
     def _rgb_frames(self, decoded_frames: Iterator[av.VideoFrame], time_base: Fraction) -> Iterator[Frame]:
         """Decoded frames as RGB arrays with strictly increasing timestamps in `time_base`."""

@@ -49,8 +49,19 @@ the roller coaster of DepthAnything/Video-Depth-Anything (Apache-2.0), and peopl
 intel-iot-devkit/sample-videos (CC BY 4.0); see ../shared/data/README.md. Held out for validation, never
 trained on: clips/val/natural (sam2 juggle, Apache-2.0; highway from IDEA-Research/Grounded-SAM-2,
 Apache-2.0). Still images from the CSet5, CSet14, CBSD68 and CUrban100 benchmark sets
-(majedelhelou/denoising_datasets), for training only and not shipped. The starting weights (frvsr_bi_x4) also
-saw Big Buck Bunny (c) Blender Foundation, CC BY 3.0."""
+(majedelhelou/denoising_datasets), for training only and not shipped."""
+INHERITED_CREDITS = "The weights this run started from also saw Big Buck Bunny (c) Blender Foundation, CC BY 3.0."
+
+
+def credits(natural: bool, init_weights: str | None) -> str:
+    """The training media's credits; a run started from weights that saw Big Buck Bunny (the frvsr_bi_x4 lineage,
+    whose card credits it) credits it too."""
+    if not natural:
+        return DATA_CREDITS
+    start_card = ROOT / Path(init_weights).with_suffix(".md") if init_weights else None
+    if start_card and start_card.is_file() and "Big Buck Bunny" in start_card.read_text():
+        return NATURAL_CREDITS + " " + INHERITED_CREDITS
+    return NATURAL_CREDITS
 
 
 def main() -> None:
@@ -118,7 +129,7 @@ def main() -> None:
         card += (f"\nThe starting weights, `{config.init_weights}`, score {start[0]:.2f} / {start[1]:.4f} on the "
                  f"same input: this training {effect}.\n")
     shutil.copyfile(snapshot, target)
-    target.with_suffix(".md").write_text(card + "\n" + (NATURAL_CREDITS if natural else DATA_CREDITS) + "\n")
+    target.with_suffix(".md").write_text(card + "\n" + credits(natural, config.init_weights) + "\n")
     print(f"shipped {target} ({mean:.2f} dB mean PSNR-Y on {val_dir.relative_to(VAL_DIR.parent)})")
     stale = int8_ir_path(target)
     if stale.exists():  # calibrated for the weights just replaced: --precision int8 now refuses it

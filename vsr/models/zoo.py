@@ -72,10 +72,11 @@ ZOO: dict[str, ModelEntry] = {
         (4,), "BasicVSR++ c32n4 trained by us for BI x4 (configs/basicvsrpp_small_bi_x4.yaml); bidirectional, "
         "in windows", bundled_weights=WEIGHTS_DIR / "basicvsrpp_small_bi_x4.safetensors", takes_weights=True),
     "frvsr-real": ModelEntry(
-        "frvsr-real", lambda scale: frvsr.FRVSR(mid_channels=64, num_blocks=10), (4,),
-        "FRVSR fine-tuned by us for real-world footage x4: blur, noise, H.264/JPEG damage "
-        "(configs/frvsr_realworld_x4.yaml); recurrent, streams",
-        streams=True, bundled_weights=WEIGHTS_DIR / "frvsr_realworld_x4.safetensors", takes_weights=True),
+        "frvsr-real", lambda scale: frvsr.FRVSR(mid_channels=64, num_blocks=10, flow="dis"), (4,),
+        "FRVSR trained by us for real-world footage x4 (blur, noise, H.264/JPEG damage): frvsr fine-tuned on "
+        "damaged clips (configs/frvsr_realworld_dis_scratch_x4.yaml), moving its history by DIS flow; recurrent, "
+        "streams",
+        streams=True, bundled_weights=WEIGHTS_DIR / "frvsr_realworld_dis_scratch_x4.safetensors", takes_weights=True),
     "realesr-animevideov3": ModelEntry(
         "realesr-animevideov3", lambda scale: srvgg.SRVGGNetCompact(scale=scale), (2, 3, 4),
         "Real-ESRGAN's compact per-frame video model (x2, x3: x4 then bicubic downscale)",

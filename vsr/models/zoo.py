@@ -53,8 +53,7 @@ ZOO: dict[str, ModelEntry] = {
         "tecogan", lambda scale: frvsr.FRVSR(), (4,),
         "TecoGAN trained by us for real camera footage x4: our earlier real-world FRVSR refined adversarially "
         "(spatio-temporal discriminator, ping-pong loss; configs/tecogan_realworld_x4.yaml): sharper texture, "
-        "lower PSNR; "
-        "recurrent, streams; loads TecoGAN-PyTorch BI checkpoints (--weights)",
+        "lower PSNR; recurrent, streams; loads TecoGAN-PyTorch BI checkpoints (--weights)",
         streams=True, bundled_weights=WEIGHTS_DIR / "tecogan_realworld_x4.safetensors", takes_weights=True,
         convert_checkpoint=frvsr.convert_reference_checkpoint),
     "tecogan-bd": ModelEntry(

@@ -317,7 +317,7 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
     if realtime:
         from vsr.io.destination import check_destination
         from vsr.io.probe import DEFAULT_FOLDER_FPS, probe
-        from vsr.io.reader import FrameReader
+        from vsr.io.deinterlace import deinterlaced_info
         from vsr.pipeline.job import prepare_model
         from vsr.pipeline.realtime import SAMPLE_FRAMES, plan_realtime
 
@@ -327,10 +327,10 @@ def run(input_path: Path, output: Path, model_name: str | None, weights: Path | 
         compile_model = False  # done
         if live_source:  # read once: open it here and time the model on its first frame
             input_path = open_live(input_path, options)
-            plan = plan_realtime(FrameReader(input_path.info, deinterlace=deinterlace).output, model, target_device,
-                                 chunk, output, codec, frames=input_path.sample_frames(SAMPLE_FRAMES))
+            plan = plan_realtime(deinterlaced_info(input_path.info, deinterlace), model, target_device, chunk,
+                                 output, codec, frames=input_path.sample_frames(SAMPLE_FRAMES))
         else:  # the rate to keep up with is the output's: a frame per field doubles it
-            info = FrameReader(probe(input_path, folder_fps or DEFAULT_FOLDER_FPS), deinterlace=deinterlace).output
+            info = deinterlaced_info(probe(input_path, folder_fps or DEFAULT_FOLDER_FPS), deinterlace)
             plan = plan_realtime(info, model, target_device, chunk, output, codec)
         click.echo(f"vsr: {plan.message(model_name or DEFAULT_MODEL, target_device)}", err=True)
         precision, codec = plan.precision, plan.codec

@@ -22,9 +22,12 @@ from vsr.io.frames import VideoInfo
 MODES = ("frame", "field", "off")  # one frame per frame, one frame per field, or the fields left woven
 
 
-def field_rate(info: VideoInfo) -> VideoInfo:
-    """What an interlaced source becomes with a frame per field: twice the frames and the rate, half the time
-    base (so that a field's time is a whole number of ticks)."""
+def deinterlaced_info(info: VideoInfo, mode: str) -> VideoInfo:
+    """What reading `info` with `mode` gives: the source as it is, or, for an interlaced source read with a frame
+    per field, twice the frames and the rate and half the time base (so that a field's time is a whole number of
+    ticks)."""
+    if mode != "field" or not info.interlaced:
+        return info
     return replace(info, frame_rate=info.frame_rate * 2, time_base=info.time_base / 2,
                    frame_count=info.frame_count * 2)
 

@@ -14,7 +14,7 @@ from av.video.reformatter import VideoReformatter
 
 from vsr.errors import VsrError
 from vsr.io.colors import assumed_matrix, swscale_matrix, swscale_range
-from vsr.io.deinterlace import MODES, deinterlaced, field_rate
+from vsr.io.deinterlace import MODES, deinterlaced, deinterlaced_info
 from vsr.io.frame_folder import list_frames, read_png
 from vsr.io.frames import Frame, VideoInfo
 from vsr.io.live import LiveInput
@@ -35,7 +35,7 @@ class FrameReader:
         self.live = live  # a source read once (a pipe, a network stream), already open
         self.deinterlaces = deinterlace != "off" and info.interlaced
         self.per_field = self.deinterlaces and deinterlace == "field"
-        self.output = field_rate(info) if self.per_field else info
+        self.output = deinterlaced_info(info, deinterlace)
         self.problems: list[str] = []
         self.frames_lost = False  # whether a problem cost frames (a repaired timestamp costs none)
         self.frames_read = 0  # frames given out

@@ -94,7 +94,7 @@ def cut_pairs(images: list[np.ndarray]) -> set[int]:
 
 
 def score(outputs: list[np.ndarray], guides: list[np.ndarray], cuts: set[int], niqe_every: int) -> Scores:
-    """`outputs` scored against `guides`, the bicubic-upscaled source: its motion, its detail."""
+    """`outputs` scored against `guides`, the bicubic-upscaled source: where it holds still, how detailed it is."""
     scores = Scores()
     for index, (output, guide) in enumerate(zip(outputs, guides)):
         if index % niqe_every == 0:

@@ -67,7 +67,9 @@ class Scores:
     detail: list[float] = field(default_factory=list)
 
     def means(self) -> dict[str, float]:
-        return {name: float(np.mean(values)) for name, values in vars(self).items()}
+        """Each figure's mean over the clip; NaN (shown as nan) where it had nothing to measure, such as
+        flicker on a clip where nothing holds still."""
+        return {name: float(np.mean(values)) if values else float("nan") for name, values in vars(self).items()}
 
 
 def read_centre(path: Path, start: int, frames: int, crop: tuple[int, int]) -> list[np.ndarray]:

@@ -162,7 +162,8 @@ def main() -> None:
     for name, stabilize in runs:
         engine = choose_engine(build_model(name, SCALE, weights=weights.get(name)), "auto", torch.device("cpu"),
                                "auto")
-        label = f"{name}+stabilize" if stabilize else name
+        label = f"{name} ({Path(weights[name]).name})" if name in weights else name  # not the shipped weights
+        label = f"{label}+stabilize" if stabilize else label
         per_clip, middles[label] = {}, {}
         for clip, images in sources.items():
             outputs = upscale(engine.model, images, stabilize)

@@ -58,26 +58,36 @@ def detail_crops(saved: dict[str, Path], degradation: str, args: argparse.Namesp
     index = args.frames // 2
     gt_frames = list(clip.gt_frames())
     gt, lr = gt_frames[index], list(clip.lr_frames(iter(gt_frames)))[index]
-    grey = cv2.cvtColor(gt, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    energy = cv2.boxFilter(np.abs(cv2.Laplacian(grey, cv2.CV_32F)), -1, (box, box), normalize=True)
-    half = box // 2
-    inner = energy[half:-half, half:-half]
-    y, x = np.unravel_index(int(np.argmax(inner)), inner.shape)  # top-left corner of the box
+    y, x = most_detailed_box(gt, box)
     tiles = [("input (nearest)", cv2.resize(lr, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST))]
     for model, frames_dir in saved.items():
         image = cv2.imread(str(frames_dir / clip.name / f"{index:08d}.png"), cv2.IMREAD_COLOR)
         tiles.append((model, cv2.cvtColor(image, cv2.COLOR_BGR2RGB)))
     tiles.append(("ground truth", gt))
-    row = []
-    for label, image in tiles:
-        crop = cv2.resize(image[y:y + box, x:x + box], None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
-        canvas = np.full((crop.shape[0] + 24, crop.shape[1] + 4, 3), 255, np.uint8)
-        canvas[24:, 2:-2] = crop
-        cv2.putText(canvas, label, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        row.append(canvas)
+    row = [labelled_tile(label, cv2.resize(image[y:y + box, x:x + box], None, fx=zoom, fy=zoom,
+                                           interpolation=cv2.INTER_NEAREST))
+           for label, image in tiles]
     cv2.imwrite(str(target), cv2.cvtColor(np.hstack(row), cv2.COLOR_RGB2BGR))
     print(f"wrote {target} ({clip.name}, frame {index}, region x={x} y={y}, {box}x{box} shown at {zoom}x)",
           file=sys.stderr)
+
+
+def most_detailed_box(image: np.ndarray, box: int) -> tuple[int, int]:
+    """(top, left) of the box x box region of an 8-bit RGB `image` with the most Laplacian energy."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    energy = cv2.boxFilter(np.abs(cv2.Laplacian(grey, cv2.CV_32F)), -1, (box, box), normalize=True)
+    half = box // 2
+    inner = energy[half:image.shape[0] - box + half + 1, half:image.shape[1] - box + half + 1]
+    top, left = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    return int(top), int(left)
+
+
+def labelled_tile(label: str, crop: np.ndarray) -> np.ndarray:
+    """`crop` on a white margin with `label` written above it: one tile of a side-by-side picture."""
+    canvas = np.full((crop.shape[0] + 24, crop.shape[1] + 4, 3), 255, np.uint8)
+    canvas[24:, 2:-2] = crop
+    cv2.putText(canvas, label, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
 
 
 def rows(results: list[dict]) -> list[str]:

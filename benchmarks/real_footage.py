@@ -26,20 +26,22 @@ import argparse
 import datetime
 import sys
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import av
 import cv2
 import numpy as np
 import torch
+from perceptual_models import labelled_tile, most_detailed_box
 from results_file import describe_cpu, write_section
 
 from vsr.backends.choice import choose_engine
 from vsr.bench.runner import FRAME_TIME
 from vsr.io.frames import Frame
+from vsr.io.reader import read_8bit
 from vsr.metrics import detail_ratio, grey
 from vsr.models.zoo import build_model
 from vsr.niqe import niqe
@@ -73,20 +75,12 @@ class Scores:
 
 
 def read_centre(path: Path, start: int, frames: int, crop: tuple[int, int]) -> list[np.ndarray]:
-    """`frames` RGB frames of `path` from frame `start`, each cut to its centre `crop` (width, height); a side
-    shorter than the crop's is kept whole."""
-    images = []
-    with av.open(str(path)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index < start:
-                continue
-            image = frame.to_ndarray(format="rgb24")
-            height, width = min(crop[1], image.shape[0]), min(crop[0], image.shape[1])
-            top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
-            images.append(np.ascontiguousarray(image[top:top + height, left:left + width]))
-            if len(images) == frames:
-                break
-    return images
+    """`frames` 8-bit RGB frames of `path` from frame `start`, read as `vsr bench` reads them, each cut to its
+    centre `crop` (width, height); a side shorter than the crop's is kept whole."""
+    images = list(islice(read_8bit(path), start, start + frames))
+    height, width = min(crop[1], images[0].shape[0]), min(crop[0], images[0].shape[1])
+    top, left = (images[0].shape[0] - height) // 2, (images[0].shape[1] - width) // 2
+    return [np.ascontiguousarray(image[top:top + height, left:left + width]) for image in images]
 
 
 def cut_pairs(images: list[np.ndarray]) -> set[int]:
@@ -187,25 +181,10 @@ def write_crops(middles: dict[str, dict[str, np.ndarray]], guides: dict[str, np.
     rows = []
     for clip, guide in guides.items():
         top, left = most_detailed_box(guide, box)
-        tiles = []
-        for label, images in middles.items():
-            image = images[clip]
-            canvas = np.full((box + 24, box + 4, 3), 255, np.uint8)
-            canvas[24:, 2:-2] = image[top:top + box, left:left + box]
-            cv2.putText(canvas, label, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-            tiles.append(canvas)
-        rows.append(np.hstack(tiles))
+        rows.append(np.hstack([labelled_tile(label, images[clip][top:top + box, left:left + box])
+                               for label, images in middles.items()]))
     cv2.imwrite(str(target), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
     print(f"wrote {target}", file=sys.stderr)
-
-
-def most_detailed_box(image: np.ndarray, box: int) -> tuple[int, int]:
-    """(top, left) of the box x box region with the most Laplacian energy in `image`."""
-    energy = cv2.boxFilter(np.abs(cv2.Laplacian(grey(image), cv2.CV_32F)), -1, (box, box), normalize=True)
-    half = box // 2
-    inner = energy[half:image.shape[0] - box + half + 1, half:image.shape[1] - box + half + 1]
-    top, left = np.unravel_index(int(np.argmax(inner)), inner.shape)
-    return int(top), int(left)
 
 
 def render(rows: list[tuple[str, dict]], args: argparse.Namespace, cuts: dict[str, set[int]]) -> str:

@@ -14,6 +14,7 @@ from vsr.train.losses import (
     feature_matching_loss,
     frequency_loss,
     low_frequency_loss,
+    grid_loss,
     range_loss,
     generator_adversarial_loss,
     pingpong_loss,
@@ -136,6 +137,24 @@ def test_range_loss_charges_an_outline_beside_an_edge_and_not_texture_within_the
     assert outlined.grad[..., 7].lt(0).all() and outlined.grad[..., :7].eq(0).all()  # only the outline is pushed
 
 
+def test_grid_loss_charges_a_pattern_locked_to_the_low_res_grid_and_nothing_else() -> None:
+    torch.manual_seed(0)
+    picture = F.interpolate(torch.rand(1, 3, 8, 8), size=(32, 32), mode="bilinear", align_corners=False)[:, None]
+    columns = torch.arange(32).float()
+
+    def stripes(cycles: int) -> torch.Tensor:  # `cycles` periods across the width, the same on every row
+        return 0.05 * torch.cos(2 * math.pi * cycles * columns / 32).expand(32, 32)
+
+    beaded = picture + stripes(8)  # period 4: one blob per low-res pixel at x4
+    textured = picture + stripes(6)  # the same strength off the grid's frequencies
+    assert grid_loss(picture, picture, 4).item() == 0
+    assert grid_loss(textured, picture, 4).item() < 1e-7
+    assert grid_loss(beaded, picture, 4).item() > 1e-3
+    assert grid_loss(picture, beaded, 4).item() < 1e-7  # less than the truth's energy there is not charged
+    with pytest.raises(ValueError, match="multiples of 4"):
+        grid_loss(picture[..., :30], picture[..., :30], 4)
+
+
 def test_with_chroma_of_keeps_the_luma_and_takes_the_chroma_and_passes_luma_gradients_only() -> None:
     torch.manual_seed(0)
     source = torch.rand(2, 3, 8, 8)
@@ -171,7 +190,7 @@ def test_adaptive_rule_floors_log_sigmoid_at_log_1e8_like_the_reference() -> Non
 
 
 @pytest.mark.parametrize("name", ["charbonnier", "pingpong", "warping", "discriminator", "generator",
-                                  "feature_matching", "frequency", "low_frequency"])
+                                  "feature_matching", "frequency", "low_frequency", "grid"])
 def test_gradients_flow(name: str) -> None:
     torch.manual_seed(0)
     pred = torch.rand(1, 5, 3, 6, 6, requires_grad=True)
@@ -186,6 +205,7 @@ def test_gradients_flow(name: str) -> None:
                                                           [target[:, i] for i in range(4)]),
         "frequency": lambda: frequency_loss(pred, target),
         "low_frequency": lambda: low_frequency_loss(pred[..., :4, :4], target[..., :4, :4]),
+        "grid": lambda: grid_loss(pred, target * 0.1, 2),
     }
     losses[name]().backward()
     assert pred.grad is not None and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0

@@ -237,7 +237,7 @@ def gan_config(tmp_path: Path, sources: list[str], steps: int) -> Path:
         "data": {"sources": sources, "frames": 3, "crop": 16, "scale": 4, "cache_dir": str(tmp_path / "cache")},
         "train": {"steps": steps, "batch_size": 1, "checkpoint_every": 1, "log_every": 1, "warp_loss_weight": 1.0,
                   "channels_last": True},
-        "gan": {"frequency_weight": 0.1, "low_frequency_weight": 1.0, "range_weight": 1.0},
+        "gan": {"frequency_weight": 0.1, "low_frequency_weight": 1.0, "range_weight": 1.0, "grid_weight": 1.0},
     }
     path = tmp_path / "gan.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -286,7 +286,8 @@ def test_the_discriminator_can_learn_alone_before_the_generator_starts(tmp_path,
 @pytest.mark.parametrize("threshold, updates", [(0.4, True), (-100.0, False)])
 def test_the_discriminator_steps_only_while_it_is_not_winning(threshold, updates):
     torch.manual_seed(0)
-    critic = TecoGanCritic(GanSettings(update_threshold=threshold), crop_size=32, device=torch.device("cpu"))
+    critic = TecoGanCritic(GanSettings(update_threshold=threshold), crop_size=32, scale=4,
+                           device=torch.device("cpu"))
     before = {k: v.clone() for k, v in critic.discriminator.state_dict().items()}
     real, fake = torch.rand(2, 27, 32, 32), torch.rand(2, 27, 32, 32)
     critic.update_discriminator(real, fake)

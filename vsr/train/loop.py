@@ -91,7 +91,7 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
         load_into(model, kept, Path(config.init_weights))
     base = _refiner_base(config, device) if config.refiner else None
     model = model.to(device, memory_format=torch.channels_last if config.train.channels_last else None)
-    critic = TecoGanCritic(config.gan, config.data.crop * config.data.scale, device) if config.gan else None
+    critic = TecoGanCritic(config.gan, config.data.crop * config.data.scale, config.data.scale, device) if config.gan else None
     settings = config.train
     trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
     optimizer = torch.optim.Adam(trained, lr=settings.lr, betas=settings.betas)

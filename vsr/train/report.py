@@ -162,7 +162,7 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
         lines[-1:-1] = [(f"- Adversarial (TecoGAN): spatio-temporal discriminator, weights: adversarial "
                         f"{g.adversarial_weight:g}, feature matching {g.feature_matching_weight:g}, ping-pong "
                         f"{g.pingpong_weight:g}, spectral {g.frequency_weight:g}, colour {g.low_frequency_weight:g}, "
-                        f"local range {g.range_weight:g}; "
+                        f"local range {g.range_weight:g}, low-res grid {g.grid_weight:g}; "
                         f"discriminator lr {g.lr:g}"
                         + (f", trained alone for the first {g.discriminator_warmup} steps" if g.discriminator_warmup
                            else "")

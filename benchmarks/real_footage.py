@@ -15,7 +15,10 @@ test sequence: none of them trained on or used to choose weights) and scores wha
   but these clips move fast (chaplin walks across the frame at 15-25 levels of change a frame), and there the
   flow's own failures outweigh every model's flicker; and chaplin, an old film at 25 frames/s, repeats every
   third frame, where any change of the output is flicker;
-- detail: the variance of the Laplacian of Y against bicubic's (1: no sharper than bicubic).
+- detail: the variance of the Laplacian of Y against bicubic's (1: no sharper than bicubic);
+- grid peak: how strongly the output's fine detail peaks on the low-res pixel grid's frequencies
+  (vsr.metrics.grid_peak), which beading (a blob drawn for each low-res pixel along an edge) raises; compare
+  within a clip.
 Pairs that span a scene cut are left out of the flicker. With --crops, the most detailed region of
 each clip's middle frame from every model, side by side (benchmarks/real_footage_crops.png).
 """
@@ -42,7 +45,7 @@ from vsr.backends.choice import choose_engine
 from vsr.bench.runner import FRAME_TIME
 from vsr.io.frames import Frame
 from vsr.io.reader import read_8bit
-from vsr.metrics import detail_ratio, grey
+from vsr.metrics import detail_ratio, grey, grid_peak
 from vsr.models.zoo import build_model
 from vsr.niqe import niqe
 from vsr.ops.dis_flow import DisFlow
@@ -67,6 +70,7 @@ class Scores:
     niqe: list[float] = field(default_factory=list)
     flicker: list[float] = field(default_factory=list)
     detail: list[float] = field(default_factory=list)
+    grid: list[float] = field(default_factory=list)
 
     def means(self) -> dict[str, float]:
         """Each figure's mean over the clip; NaN (shown as nan) where it had nothing to measure, such as
@@ -96,6 +100,7 @@ def score(outputs: list[np.ndarray], guides: list[np.ndarray], cuts: set[int], n
         if index % niqe_every == 0:
             scores.niqe.append(niqe(output, crop_border=SCALE))
         scores.detail.append(detail_ratio(output, guide, SCALE))
+        scores.grid.append(grid_peak(output, SCALE))
         if index == 0 or index in cuts:
             continue
         flicker = still_flicker(outputs[index - 1], output, guides[index - 1], guide)
@@ -191,12 +196,13 @@ def render(rows: list[tuple[str, dict]], args: argparse.Namespace, cuts: dict[st
     clips = list(rows[0][1])
     short = " / ".join(clip.removesuffix(".mp4") for clip in clips)
     lines = [f"| model | NIQE ({short}) | flicker where the source holds still, levels ({short}) | detail, x "
-             "bicubic (mean) |", "|---|---|---|---|"]
+             f"bicubic (mean) | grid peak ({short}) |", "|---|---|---|---|---|"]
     for label, per_clip in rows:
         niqe_cells = " / ".join(f"{per_clip[clip]['niqe']:.2f}" for clip in clips)
         flicker_cells = " / ".join(f"{per_clip[clip]['flicker']:.3f}" for clip in clips)
         detail = float(np.mean([m["detail"] for m in per_clip.values()]))
-        lines.append(f"| {label} | {niqe_cells} | {flicker_cells} | {detail:.2f} |")
+        grid_cells = " / ".join(f"{per_clip[clip]['grid']:.2f}" for clip in clips)
+        lines.append(f"| {label} | {niqe_cells} | {flicker_cells} | {detail:.2f} | {grid_cells} |")
     command = (f"python benchmarks/real_footage.py --frames {args.frames} --crop {args.crop} "
                f"--niqe-every {args.niqe_every}")
     where = ", ".join(f"{clip.removesuffix('.mp4')} from frame {start}" for clip, start in CLIPS.items())

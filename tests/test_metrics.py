@@ -9,6 +9,7 @@ import pytest
 from vsr.metrics import (
     backward_warp,
     detail_ratio,
+    grid_peak,
     farneback_flow,
     frames_to_8bit,
     tof,
@@ -287,3 +288,20 @@ def test_the_detail_ratio_tells_blur_from_noise():
     assert detail_ratio(target, target, 4) == pytest.approx(1.0)
     assert detail_ratio(blurred, target, 4) < 0.5
     assert detail_ratio(noisy, target, 4) > 1.2
+
+
+def test_grid_peak_sees_a_pattern_locked_to_the_low_res_grid():
+    rows, columns = np.mgrid[0:36, 0:48]
+    low_res = np.zeros((36, 48, 3), dtype=np.uint8)
+    low_res[rows > 0.3 * columns + 10] += 60  # two tilted edges, as on real footage
+    low_res[rows > -0.6 * columns + 30] += 120
+    low_res = cv2.GaussianBlur(low_res, (0, 0), 0.7)
+    smooth = cv2.resize(low_res, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    blocky = cv2.resize(low_res, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)  # a staircase of 4x4 blocks
+    high_rows, high_columns = np.mgrid[0:144, 0:192]
+    beads = 12 * np.cos(np.pi * high_columns / 2) * np.cos(np.pi * high_rows / 2)  # a blob per low-res pixel
+    on_edges = np.abs(cv2.Laplacian(smooth.mean(2), cv2.CV_64F)) > 4
+    beaded = np.clip(smooth + (beads * on_edges)[..., None], 0, 255).astype(np.uint8)
+    assert grid_peak(blocky, 4) > 3 * grid_peak(smooth, 4)
+    assert grid_peak(beaded, 4) > 1.5 * grid_peak(smooth, 4)
+    assert grid_peak(smooth[:-3, :-2], 4) > 0  # sides that are not multiples of the scale are cut to them

@@ -162,8 +162,9 @@ def grid_loss(pred: torch.Tensor, target: torch.Tensor, scale: int) -> torch.Ten
     The shipped tecogan beads hard edges with a dotted pattern whose period is the scale: each low-res pixel
     along an edge becomes a blob of its own. Such a pattern is locked to the low-res grid, so its energy piles
     up on the lines of the 2-D spectrum at multiples of 1/scale cycles per pixel, where natural detail has no
-    peak (benchmarks/RESULTS.md, "the grid's share"). Each line's RMS magnitude is compared with the truth's:
-    the excess is charged, texture as strong as the truth's on the lines and any texture elsewhere are free.
+    peak (vsr.metrics.grid_peak, measured on real footage by benchmarks/real_footage.py). Each line's RMS
+    magnitude is compared with the truth's: the excess is charged; texture as strong as the truth's on the
+    lines, and any texture elsewhere, is free.
     (N, ..., C, H, W), channel by channel; H and W multiples of `scale`.
     """
     height, width = pred.shape[-2:]

@@ -236,8 +236,8 @@ def gan_config(tmp_path: Path, sources: list[str], steps: int) -> Path:
         "model": {"type": "frvsr", "args": {"mid_channels": 8, "num_blocks": 1}},
         "data": {"sources": sources, "frames": 3, "crop": 16, "scale": 4, "cache_dir": str(tmp_path / "cache")},
         "train": {"steps": steps, "batch_size": 1, "checkpoint_every": 1, "log_every": 1, "warp_loss_weight": 1.0,
-                  "channels_last": True},
-        "gan": {"frequency_weight": 0.1, "low_frequency_weight": 1.0, "range_weight": 1.0, "grid_weight": 1.0},
+                  "channels_last": True, "grid_weight": 1.0},
+        "gan": {"frequency_weight": 0.1, "low_frequency_weight": 1.0, "range_weight": 1.0},
     }
     path = tmp_path / "gan.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -286,8 +286,7 @@ def test_the_discriminator_can_learn_alone_before_the_generator_starts(tmp_path,
 @pytest.mark.parametrize("threshold, updates", [(0.4, True), (-100.0, False)])
 def test_the_discriminator_steps_only_while_it_is_not_winning(threshold, updates):
     torch.manual_seed(0)
-    critic = TecoGanCritic(GanSettings(update_threshold=threshold), crop_size=32, scale=4,
-                           device=torch.device("cpu"))
+    critic = TecoGanCritic(GanSettings(update_threshold=threshold), crop_size=32, device=torch.device("cpu"))
     before = {k: v.clone() for k, v in critic.discriminator.state_dict().items()}
     real, fake = torch.rand(2, 27, 32, 32), torch.rand(2, 27, 32, 32)
     critic.update_discriminator(real, fake)
@@ -308,6 +307,29 @@ def test_init_weights_start_the_run_from_given_weights(tmp_path, sources):
     trained = load_state_dict(files.final)
     for key, value in start.state_dict().items():
         torch.testing.assert_close(trained[key], value, rtol=0, atol=1e-9)
+
+
+def test_teacher_weights_make_the_run_learn_the_teachers_output_not_the_truth(tmp_path, sources):
+    """teacher_weights: the pixel loss targets the frozen teacher's output; the card says so."""
+    torch.manual_seed(0)
+    teacher, start = SRVGGNetCompact(num_feat=4, num_conv=1).eval(), SRVGGNetCompact(num_feat=4, num_conv=1).eval()
+    save_file(teacher.state_dict(), str(tmp_path / "teacher.safetensors"))
+    save_file(start.state_dict(), str(tmp_path / "start.safetensors"))
+    path = write_config(tmp_path, sources, steps=40, lr=1e-2, grid_weight=0.5)
+    config = yaml.safe_load(path.read_text())
+    config.update(init_weights=str(tmp_path / "start.safetensors"), teacher_weights=str(tmp_path / "teacher.safetensors"))
+    path.write_text(yaml.safe_dump(config))
+    files = train(load_config(path))
+    student = SRVGGNetCompact(num_feat=4, num_conv=1).eval()
+    student.load_state_dict(load_state_dict(files.final))
+    frames = torch.from_numpy(np.stack([textured_image(seed, 16, 16) for seed in (5, 6)])).permute(0, 3, 1, 2)
+    frames = (frames.float() / 255)[None]
+    with torch.no_grad():
+        aimed_at = teacher(frames)
+        before, after = ((net(frames) - aimed_at).abs().mean().item() for net in (start, student))
+    assert after < 0.7 * before  # a run aimed at the ground truth would have no reason to near a random teacher
+    card = files.final.with_suffix(".md").read_text()
+    assert f"Charbonnier loss to the output of `{tmp_path / 'teacher.safetensors'}` + 0.5 x low-res grid loss" in card
 
 
 def test_an_fnet_model_starts_a_dis_model_without_its_flow_network(tmp_path, sources):

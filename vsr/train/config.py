@@ -46,6 +46,7 @@ class TrainSettings:
     betas: tuple[float, float] = (0.9, 0.99)
     grad_clip: float = 1.0  # max global gradient norm; 0 disables
     warp_loss_weight: float = 0.0  # FRVSR: the flow network's unsupervised low-res warping loss
+    grid_weight: float = 0.0  # energy on the low-res grid's frequencies beyond the truth's (losses.grid_loss)
     checkpoint_every: int = 200
     log_every: int = 10
     num_workers: int = 0  # data loader processes; 0 draws samples in the training process
@@ -83,6 +84,10 @@ class TrainingConfig:
     refiner: RefinerSettings | None = None  # diffusion refiner training when present (model.type: refiner)
     init_weights: str = ""  # start from these weights (e.g. the FRVSR a TecoGAN run refines)
     init_ignore: list[str] = field(default_factory=list)  # key prefixes of init_weights the model has no place for
+    # The pixel loss's target: the output of the model under these weights instead of the ground truth. For a
+    # run that should change one thing about trained weights (the beading grid_weight charges) and keep the
+    # rest, such as texture a GAN made that the ground truth would pull towards a blur.
+    teacher_weights: str = ""
     seed: int = 0
     output_dir: str = ""  # default runs/<name>
     description: str = ""  # a sentence for the model card
@@ -113,6 +118,7 @@ def load_config(path: str | Path) -> TrainingConfig:
             refiner=RefinerSettings(**raw["refiner"]) if raw.get("refiner") is not None else None,
             init_weights=raw.get("init_weights", ""),
             init_ignore=list(raw.get("init_ignore", [])),
+            teacher_weights=raw.get("teacher_weights", ""),
             seed=raw.get("seed", 0),
             output_dir=raw.get("output_dir", ""),
             description=raw.get("description", ""),

@@ -19,7 +19,6 @@ from vsr.train.losses import (
     discriminator_loss,
     feature_matching_loss,
     frequency_loss,
-    grid_loss,
     low_frequency_loss,
     generator_adversarial_loss,
     pingpong_loss,
@@ -38,7 +37,6 @@ class GanSettings:
     frequency_weight: float = 0.0  # the spectral loss, off unless asked for
     low_frequency_weight: float = 0.0  # colour held to the ground truth in 4x4 block means, off unless asked for
     range_weight: float = 0.0  # over- and undershoot beyond the truth's local range (halos), off unless asked for
-    grid_weight: float = 0.0  # excess energy on the low-res grid's frequencies (beaded edges), off unless asked for
     # False: the discriminator sees the generated frames' luma with the ground truth's chroma, so the GAN terms
     # shape texture and leave colour to the pixel losses (losses.with_chroma_of).
     adversarial_colour: bool = True
@@ -56,9 +54,8 @@ class GanSettings:
 class TecoGanCritic:
     """The discriminator, its optimiser, and the losses that involve it."""
 
-    def __init__(self, settings: GanSettings, crop_size: int, scale: int, device: torch.device) -> None:
+    def __init__(self, settings: GanSettings, crop_size: int, device: torch.device) -> None:
         self.settings = settings
-        self.scale = scale
         self.discriminator = SpatioTemporalDiscriminator(3, crop_size).to(device)
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=settings.lr, betas=tuple(settings.betas))
         self.updated = False  # whether the last step updated the discriminator, for the logs
@@ -94,8 +91,7 @@ class TecoGanCritic:
 
     def generator_terms(self, real: torch.Tensor, fake: torch.Tensor, sr_pingpong: torch.Tensor,
                         sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        """The generator's GAN-side loss: adversarial, feature matching, ping-pong, spectral, colour, range and grid
-        terms."""
+        """The generator's GAN-side loss: adversarial, feature matching, ping-pong, spectral, colour and range terms."""
         s = self.settings
         for parameter in self.discriminator.parameters():
             parameter.requires_grad_(False)  # these terms train the generator only
@@ -113,8 +109,6 @@ class TecoGanCritic:
             loss = loss + s.low_frequency_weight * low_frequency_loss(sr, hr)
         if s.range_weight:
             loss = loss + s.range_weight * range_loss(sr, hr)
-        if s.grid_weight:
-            loss = loss + s.grid_weight * grid_loss(sr, hr, self.scale)
         return loss
 
     def state_dict(self) -> dict:

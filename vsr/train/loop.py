@@ -25,7 +25,7 @@ from vsr.models.zoo import WEIGHTS_DIR, build_model, load_into
 from vsr.train.config import TrainingConfig
 from vsr.train.data import TrainingClips
 from vsr.train.gan import TecoGanCritic
-from vsr.train.losses import charbonnier_loss, pingpong_sequence, warping_loss
+from vsr.train.losses import charbonnier_loss, grid_loss, pingpong_sequence, warping_loss
 from vsr.train.report import RunFiles
 from vsr.train.validation import bicubic_scores, evaluate, load_validation_clips
 
@@ -90,8 +90,9 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
         kept = {key: value for key, value in state.items() if not key.startswith(tuple(config.init_ignore))}
         load_into(model, kept, Path(config.init_weights))
     base = _refiner_base(config, device) if config.refiner else None
+    teacher = _teacher(config, device) if config.teacher_weights else None
     model = model.to(device, memory_format=torch.channels_last if config.train.channels_last else None)
-    critic = TecoGanCritic(config.gan, config.data.crop * config.data.scale, config.data.scale, device) if config.gan else None
+    critic = TecoGanCritic(config.gan, config.data.crop * config.data.scale, device) if config.gan else None
     settings = config.train
     trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
     optimizer = torch.optim.Adam(trained, lr=settings.lr, betas=settings.betas)
@@ -124,7 +125,7 @@ def train(config: TrainingConfig, resume: bool = False, device: torch.device | N
             elif base is not None:
                 loss = step_model(lr, hr)
             else:
-                loss = _generator_loss(step_model, model, critic, lr, hr, settings.warp_loss_weight)
+                loss = _generator_loss(step_model, model, critic, teacher, lr, hr, config)
         if not warming_up:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -180,15 +181,24 @@ def _resume(files: RunFiles, config: TrainingConfig, model: nn.Module, optimizer
     return int(step), None
 
 
-def _generator_loss(step_model: nn.Module, model: nn.Module, critic: TecoGanCritic | None, lr: torch.Tensor,
-                    hr: torch.Tensor, warp_loss_weight: float) -> torch.Tensor:
-    """A VSR network's loss: Charbonnier, plus the flow's warping loss and the GAN terms if configured."""
+def _generator_loss(step_model: nn.Module, model: nn.Module, critic: TecoGanCritic | None, teacher: nn.Module | None,
+                    lr: torch.Tensor, hr: torch.Tensor, config: TrainingConfig) -> torch.Tensor:
+    """A VSR network's loss: Charbonnier (to the ground truth or the teacher's output), plus the flow's warping
+    loss, the low-res grid loss and the GAN terms if configured."""
+    settings = config.train
     # TecoGAN trains on the ping-pong sequence 0..T-1..0, so that drifting artefacts show as a mismatch.
     lr_in, hr_target = (pingpong_sequence(lr), pingpong_sequence(hr)) if critic else (lr, hr)
     sr, flows = step_model(lr_in)
-    loss = charbonnier_loss(sr, hr_target)
-    if flows is not None and warp_loss_weight:
-        loss = loss + warp_loss_weight * warping_loss(lr_in[:, :-1], lr_in[:, 1:], flows)
+    if teacher is not None:
+        with torch.no_grad():
+            pixel_target = teacher(lr_in).clamp(0, 1)
+    else:
+        pixel_target = hr_target
+    loss = charbonnier_loss(sr, pixel_target)
+    if flows is not None and settings.warp_loss_weight:
+        loss = loss + settings.warp_loss_weight * warping_loss(lr_in[:, :-1], lr_in[:, 1:], flows)
+    if settings.grid_weight:
+        loss = loss + settings.grid_weight * grid_loss(sr, hr_target, config.data.scale)
     if critic:
         frames = lr.shape[1]
         real, fake = critic.triplets(model, lr, hr, sr[:, :frames])
@@ -219,6 +229,13 @@ class RefinerObjective(nn.Module):
         with torch.no_grad():
             sr = self.base(lr)[:, -1].clamp(0, 1)
         return self.refiner.training_loss(sr, hr[:, -1])
+
+
+def _teacher(config: TrainingConfig, device: torch.device) -> nn.Module:
+    """The frozen model whose output the pixel loss targets (`teacher_weights`): the config's network."""
+    teacher = config.model.build()
+    load_into(teacher, load_state_dict(config.teacher_weights), Path(config.teacher_weights))
+    return teacher.to(device).eval().requires_grad_(False)
 
 
 def _refiner_base(config: TrainingConfig, device: torch.device) -> nn.Module:

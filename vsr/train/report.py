@@ -162,7 +162,7 @@ def model_card(config, model: nn.Module, step: int, scores: dict | None, bicubic
         lines[-1:-1] = [(f"- Adversarial (TecoGAN): spatio-temporal discriminator, weights: adversarial "
                         f"{g.adversarial_weight:g}, feature matching {g.feature_matching_weight:g}, ping-pong "
                         f"{g.pingpong_weight:g}, spectral {g.frequency_weight:g}, colour {g.low_frequency_weight:g}, "
-                        f"local range {g.range_weight:g}, low-res grid {g.grid_weight:g}; "
+                        f"local range {g.range_weight:g}; "
                         f"discriminator lr {g.lr:g}"
                         + (f", trained alone for the first {g.discriminator_warmup} steps" if g.discriminator_warmup
                            else "")
@@ -185,8 +185,10 @@ def _objective(config) -> str:
         r = config.refiner
         return (f"DDPM noise objective (MSE) on the residual between the frozen `{r.base_model}`'s output and the "
                 "ground truth")
+    target = f"the output of `{config.teacher_weights}`" if config.teacher_weights else "the ground truth"
     warping = f" + {config.train.warp_loss_weight:g} x warping loss" if config.train.warp_loss_weight else ""
-    return "Charbonnier loss" + warping
+    grid = f" + {config.train.grid_weight:g} x low-res grid loss" if config.train.grid_weight else ""
+    return f"Charbonnier loss to {target}" + warping + grid
 
 
 def scores_table(scores: dict, bicubic: dict) -> list[str]:

@@ -16,7 +16,7 @@ from vsr.bench.runner import Settings, bench_model
 from vsr.io.frames import Frame
 from vsr.io.probe import probe
 from vsr.io.reader import FrameReader
-from vsr.metrics import psnr_per_frame
+from vsr.metrics import detail_ratio, grid_peak, psnr_per_frame
 from vsr.models.interpolation import MatlabBicubicUpscaler
 from vsr.models.zoo import DEFAULT_MODEL, REFINER_WEIGHTS, WEIGHTS_DIR, ZOO, build_model, build_refiner
 from vsr.pipeline.inference import upscale_frames
@@ -74,9 +74,13 @@ def trained_for(name: str) -> str:
 
 
 def trained_adversarially(name: str) -> bool:
+    """Whether the config that trains the bundled weights has GAN terms, or holds them to a teacher that had."""
     from vsr.train.config import load_config
 
-    return load_config(CONFIGS / f"{ZOO[name].bundled_weights.stem}.yaml").gan is not None
+    config = load_config(CONFIGS / f"{ZOO[name].bundled_weights.stem}.yaml")
+    while config.gan is None and config.teacher_weights:
+        config = load_config(CONFIGS / f"{Path(config.teacher_weights).stem}.yaml")
+    return config.gan is not None
 
 
 # A GAN trades PSNR for texture by design (tecogan scores under bicubic on the damaged sample): it has its own test.
@@ -115,6 +119,26 @@ def test_tecogan_restores_texture_that_its_fidelity_weights_smooth_away():
     assert trained_adversarially("tecogan") and not trained_adversarially("frvsr-real")
     assert 3 * scores["fidelity"]["detail"] < scores["tecogan"]["detail"] < 2.0  # texture, not noise
     assert scores["tecogan"]["psnr_y"] > scores["fidelity"]["psnr_y"] - 3.0
+
+
+def test_tecogan_clean_drops_the_beads_on_hard_edges_and_keeps_most_of_the_texture():
+    """tecogan draws a blob per low-res pixel along hard edges, a pattern locked to the low-res grid that
+    grid_peak sees (measured on the damaged sample: 1.66 against the truth's 0.84); tecogan-clean, held to
+    tecogan's output but charged for that pattern, stays near the truth's (0.90) and keeps two thirds of the
+    fine detail (detail ratio 0.057 against 0.085), at no cost in PSNR-Y."""
+    gt, lr = sample_clip("realworld")
+    truth = float(np.mean([grid_peak(image, 4) for image in gt]))
+    scores = {}
+    for name in ("tecogan", "tecogan-clean"):
+        frames = [Frame(image, index, Fraction(1, 25)) for index, image in enumerate(lr)]
+        outputs = [frame.image for frame in upscale_frames(frames, build_model(name, 4), torch.device("cpu"))][1:]
+        scores[name] = (float(np.mean([grid_peak(image, 4) for image in outputs])),
+                        float(np.mean([detail_ratio(o, t, 4) for o, t in zip(outputs, gt[1:])])),
+                        float(np.mean(psnr_per_frame(outputs, gt[1:], 4))))
+    (beaded, texture, fidelity), (clean, kept, clean_fidelity) = scores["tecogan"], scores["tecogan-clean"]
+    assert beaded > 1.5 * truth and clean < 1.2 * truth
+    assert kept > 0.5 * texture
+    assert clean_fidelity > fidelity - 0.1
 
 
 def test_a_scale_the_default_model_lacks_is_refused_with_a_hint(run_cli, tmp_path):

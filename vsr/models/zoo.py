@@ -60,6 +60,11 @@ ZOO: dict[str, ModelEntry] = {
         "tecogan-bd", lambda scale: frvsr.FRVSR(degradation="BD"), (4,),
         "the same for blur-downsampled (BD) video; loads TecoGAN-PyTorch BD checkpoints (--weights)",
         streams=True, takes_weights=True, convert_checkpoint=frvsr.convert_reference_checkpoint),
+    "tecogan-clean": ModelEntry(
+        "tecogan-clean", lambda scale: frvsr.FRVSR(), (4,),
+        "tecogan without the beads it draws along hard edges (configs/tecogan_realworld_degrid_x4.yaml): cleaner "
+        "edges, a little less texture; recurrent, streams",
+        streams=True, bundled_weights=WEIGHTS_DIR / "tecogan_realworld_degrid_x4.safetensors", takes_weights=True),
     "frvsr": ModelEntry(
         "frvsr", lambda scale: frvsr.FRVSR(mid_channels=64, num_blocks=10, flow="dis"), (4,),
         "FRVSR trained by us from scratch for BI x4 on natural camera footage, moving its history by OpenCV's DIS "

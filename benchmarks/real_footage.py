@@ -57,7 +57,7 @@ HEADING = "## Perceptual models on real footage, no reference (benchmarks/real_f
 VAL_DIR = ROOT.parent / "shared" / "data" / "clips" / "val"
 # Each clip and the frame it starts at: bikes opens on a blank wall, and its street scene starts at frame 160.
 CLIPS = {"chaplin.mp4": 0, "bikes.mp4": 160, "carphone_pristine.mp4": 0}
-MODELS = ("bicubic", "frvsr", "frvsr-real", "tecogan", "realsr")
+MODELS = ("bicubic", "frvsr", "frvsr-real", "tecogan", "tecogan-clean", "realsr")
 STABILISED = "realsr"  # also run with --stabilize
 SCALE = 4
 STILL = 1.0  # 8-bit levels of change of the blurred bicubic source under which a pixel holds still

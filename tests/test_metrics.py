@@ -9,9 +9,9 @@ import pytest
 from vsr.metrics import (
     backward_warp,
     detail_ratio,
-    grid_peak,
     farneback_flow,
     frames_to_8bit,
+    grid_peak,
     tof,
     tof_crop_box,
     tof_frame_pairs,

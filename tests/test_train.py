@@ -317,7 +317,8 @@ def test_teacher_weights_make_the_run_learn_the_teachers_output_not_the_truth(tm
     save_file(start.state_dict(), str(tmp_path / "start.safetensors"))
     path = write_config(tmp_path, sources, steps=40, lr=1e-2, grid_weight=0.5)
     config = yaml.safe_load(path.read_text())
-    config.update(init_weights=str(tmp_path / "start.safetensors"), teacher_weights=str(tmp_path / "teacher.safetensors"))
+    config.update(init_weights=str(tmp_path / "start.safetensors"),
+                  teacher_weights=str(tmp_path / "teacher.safetensors"))
     path.write_text(yaml.safe_dump(config))
     files = train(load_config(path))
     student = SRVGGNetCompact(num_feat=4, num_conv=1).eval()

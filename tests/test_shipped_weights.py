@@ -78,8 +78,10 @@ def trained_adversarially(name: str) -> bool:
     from vsr.train.config import load_config
 
     config = load_config(CONFIGS / f"{ZOO[name].bundled_weights.stem}.yaml")
-    while config.gan is None and config.teacher_weights:
+    seen = {config.name}
+    while config.gan is None and config.teacher_weights and Path(config.teacher_weights).stem not in seen:
         config = load_config(CONFIGS / f"{Path(config.teacher_weights).stem}.yaml")
+        seen.add(config.name)
     return config.gan is not None
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from results_file import describe_cpu, write_section
 
 from vsr.bench.clips import find_clips
+from vsr.metrics import grey
 
 VAL = ROOT.parent / "shared" / "data" / "clips" / "val" / "natural"
 HEADING = "## Perceptual models side by side (benchmarks/perceptual_models.py)"
@@ -74,8 +75,7 @@ def detail_crops(saved: dict[str, Path], degradation: str, args: argparse.Namesp
 
 def most_detailed_box(image: np.ndarray, box: int) -> tuple[int, int]:
     """(top, left) of the box x box region of an 8-bit RGB `image` with the most Laplacian energy."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    energy = cv2.boxFilter(np.abs(cv2.Laplacian(grey, cv2.CV_32F)), -1, (box, box), normalize=True)
+    energy = cv2.boxFilter(np.abs(cv2.Laplacian(grey(image), cv2.CV_32F)), -1, (box, box), normalize=True)
     half = box // 2
     inner = energy[half:image.shape[0] - box + half + 1, half:image.shape[1] - box + half + 1]
     top, left = np.unravel_index(int(np.argmax(inner)), inner.shape)

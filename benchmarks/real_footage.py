@@ -192,17 +192,20 @@ def write_crops(middles: dict[str, dict[str, np.ndarray]], guides: dict[str, np.
     print(f"wrote {target}", file=sys.stderr)
 
 
+def clip_cells(per_clip: dict[str, dict[str, float]], figure: str, digits: int) -> str:
+    """One table cell: `figure` for each clip, in the clips' order, separated by slashes."""
+    return " / ".join(f"{means[figure]:.{digits}f}" for means in per_clip.values())
+
+
 def render(rows: list[tuple[str, dict]], args: argparse.Namespace, cuts: dict[str, set[int]]) -> str:
     clips = list(rows[0][1])
     short = " / ".join(clip.removesuffix(".mp4") for clip in clips)
     lines = [f"| model | NIQE ({short}) | flicker where the source holds still, levels ({short}) | detail, x "
              f"bicubic (mean) | grid peak ({short}) |", "|---|---|---|---|---|"]
     for label, per_clip in rows:
-        niqe_cells = " / ".join(f"{per_clip[clip]['niqe']:.2f}" for clip in clips)
-        flicker_cells = " / ".join(f"{per_clip[clip]['flicker']:.3f}" for clip in clips)
         detail = float(np.mean([m["detail"] for m in per_clip.values()]))
-        grid_cells = " / ".join(f"{per_clip[clip]['grid']:.2f}" for clip in clips)
-        lines.append(f"| {label} | {niqe_cells} | {flicker_cells} | {detail:.2f} | {grid_cells} |")
+        lines.append(f"| {label} | {clip_cells(per_clip, 'niqe', 2)} | {clip_cells(per_clip, 'flicker', 3)} | "
+                     f"{detail:.2f} | {clip_cells(per_clip, 'grid', 2)} |")
     command = (f"python benchmarks/real_footage.py --frames {args.frames} --crop {args.crop} "
                f"--niqe-every {args.niqe_every}")
     where = ", ".join(f"{clip.removesuffix('.mp4')} from frame {start}" for clip, start in CLIPS.items())

@@ -59,11 +59,15 @@ def sample_clip(degradation: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return gt, list(degrade_realworld(np.stack(gt), 4, np.random.default_rng(0), NOISY_CAMERA))
 
 
-def psnr_y(name: str, gt: list[np.ndarray], lr: list[np.ndarray]) -> float:
+def upscaled(name: str, lr: list[np.ndarray]) -> list[np.ndarray]:
+    """The model's output frames for `lr`, as `vsr run` makes them."""
     model = MatlabBicubicUpscaler(4) if name == "bicubic-matlab" else build_model(name, 4)
     frames = [Frame(image, index, Fraction(1, 25)) for index, image in enumerate(lr)]
-    outputs = [frame.image for frame in upscale_frames(frames, model, torch.device("cpu"))]
-    return float(np.mean(psnr_per_frame(outputs, gt, 4)))
+    return [frame.image for frame in upscale_frames(frames, model, torch.device("cpu"))]
+
+
+def psnr_y(name: str, gt: list[np.ndarray], lr: list[np.ndarray]) -> float:
+    return float(np.mean(psnr_per_frame(upscaled(name, lr), gt, 4)))
 
 
 def trained_for(name: str) -> str:
@@ -132,8 +136,7 @@ def test_tecogan_clean_drops_the_beads_on_hard_edges_and_keeps_most_of_the_textu
     truth = float(np.mean([grid_peak(image, 4) for image in gt]))
     scores = {}
     for name in ("tecogan", "tecogan-clean"):
-        frames = [Frame(image, index, Fraction(1, 25)) for index, image in enumerate(lr)]
-        outputs = [frame.image for frame in upscale_frames(frames, build_model(name, 4), torch.device("cpu"))][1:]
+        outputs = upscaled(name, lr)[1:]
         scores[name] = (float(np.mean([grid_peak(image, 4) for image in outputs])),
                         float(np.mean([detail_ratio(o, t, 4) for o, t in zip(outputs, gt[1:])])),
                         float(np.mean(psnr_per_frame(outputs, gt[1:], 4))))

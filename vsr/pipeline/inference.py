@@ -28,17 +28,24 @@ from vsr.pipeline.windows import Window, chunk_windows
 PRECISIONS = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+# A working model's pixels stay near [0, 1]; a thousand times full scale can only come from broken weights.
+ABSURD_OUTPUT = 1000.0
+
+
 class NonFiniteOutput(VsrError):
-    """The model gave NaN or infinite pixels: damaged weights, or an overflow in half precision."""
+    """The model gave NaN, infinite or absurd pixels: damaged weights, or an overflow in half precision."""
 
     def __init__(self) -> None:
-        super().__init__(None, "the model's output holds NaN or infinite values (damaged weights, or an overflow: "
-                               "try --precision fp32); nothing was written")
+        super().__init__(None, "the model's output holds NaN, infinite or absurdly large values (damaged weights, "
+                               "or an overflow: try --precision fp32); nothing was written")
 
 
 def finite(sr: torch.Tensor) -> torch.Tensor:
-    """`sr`, once it is known to hold only finite values; a black or garbage video must not exit 0."""
-    if not torch.isfinite(sr).all():
+    """`sr`, once it is known to hold only sane values; a black or garbage video must not exit 0.
+
+    Where torch overflows to infinity, OpenVINO on some CPUs stays finite with values near 1e28: both are caught.
+    """
+    if not torch.isfinite(sr).all() or sr.abs().max() > ABSURD_OUTPUT:
         raise NonFiniteOutput
     return sr
 

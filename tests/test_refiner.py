@@ -119,7 +119,8 @@ def test_the_pipeline_stage_matches_refining_the_whole_clip():
 
 def test_a_scene_cut_restarts_the_coupling():
     refiner = tiny_refiner()
-    dark, bright = np.full((24, 24, 3), 30, np.uint8), np.full((24, 24, 3), 220, np.uint8)
+    # Coloured: on grey frames the pipeline would make the refiner's output grey (vsr/pipeline/greyscale.py).
+    dark, bright = np.full((24, 24, 3), (30, 40, 20), np.uint8), np.full((24, 24, 3), (220, 200, 230), np.uint8)
     frames = [Frame(image, pts, None) for pts, image in enumerate([dark, dark, bright])]
     sampling = Sampling(steps=2, coupling=1.0)
     with_cuts = [f.image for f in refine_frames(frames, refiner, torch.device("cpu"), sampling, scene_cuts=True)]

@@ -19,6 +19,7 @@ from torch import nn
 
 from vsr.errors import VsrError
 from vsr.io.frames import Frame
+from vsr.pipeline.greyscale import keep_greyscale
 from vsr.pipeline.scenes import split_at_cuts
 from vsr.pipeline.tensors import images_to_tensor, tensor_to_images
 from vsr.pipeline.tiles import run_tiled, upscale_tiled
@@ -144,7 +145,7 @@ def _upscale_windows(frames: Iterable[Frame], model: nn.Module, device: torch.de
             outputs = _window_images(window, model, device, carries if plan.carries else None, tile,
                                      overlap)
         for frame, image in zip(window.core, outputs):
-            yield replace(frame, image=image)
+            yield replace(frame, image=keep_greyscale(frame.image, image))
         del outputs  # the next window must not run while this one's images are held here as well
 
 
@@ -182,7 +183,7 @@ def _upscale_stepwise(frames: Iterable[Frame], model: nn.Module, device: torch.d
             lr = _model_input(model, [frame.image], device)
             sr = run_tiled(partial(_step_tile, model, states), lr, model.scale, model.size_multiple, tile, overlap)
             image = tensor_to_images(finite(sr), frame.image.dtype)[0]
-        yield replace(frame, image=image)
+        yield replace(frame, image=keep_greyscale(frame.image, image))
 
 
 def _step_tile(model: nn.Module, states: dict[int, object], tile: torch.Tensor, index: int) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch
 
 from vsr.io.frames import Frame
 from vsr.models.refiner import DiffusionRefiner, RefinerState, Sampling
+from vsr.pipeline.greyscale import keep_greyscale
 from vsr.pipeline.scenes import SceneCutDetector
 from vsr.pipeline.tensors import images_to_tensor, tensor_to_images
 
@@ -37,5 +38,5 @@ def refine_frames(frames: Iterable[Frame], refiner: DiffusionRefiner, device: to
             sr = images_to_tensor([frame.image], device)[:, 0]
             refined, state = refiner.step(sr, state, sampling)
             image = tensor_to_images(refined[:, None], frame.image.dtype)[0]
-        yield replace(frame, image=image)
+        yield replace(frame, image=keep_greyscale(frame.image, image))
 

@@ -2,11 +2,10 @@
 
 Only the reconstruction network (nearly all of the cost) is quantized; the motion part stays fp32, as for bf16.
 Calibration feeds it what it sees in use: each training clip's frames, downscaled as BI x4 (or damaged as
-the real-world models are trained: frvsr-real, tecogan), stepped through the fp32 model so that the warped
-history is real. The result is OpenVINO IR beside the weights
-(`vsr/weights/NAME.int8.xml` and `.bin`), tied to those weights by their fingerprint: `vsr run --precision
-int8` refuses IR made from other weights. Needs NNCF (`pip install nncf`), only here; vsr itself reads the IR
-with OpenVINO alone.
+the real-world models are trained: frvsr-real, tecogan, tecogan-clean), stepped through the fp32 model so that
+the warped history is real. The result is OpenVINO IR beside the weights (`vsr/weights/NAME.int8.xml` and
+`.bin`), tied to those weights by their fingerprint: `vsr run --precision int8` refuses IR made from other
+weights. Needs NNCF (`pip install nncf`), only here; vsr itself reads the IR with OpenVINO alone.
 
     python scripts/calibrate_int8.py frvsr            # 24 frames from each training clip
     python scripts/calibrate_int8.py frvsr-real       # real-world damage, its default
@@ -38,7 +37,7 @@ TRAIN = ROOT.parent / "shared" / "data" / "clips" / "train" / "natural"
 CROP = (176, 320)  # low-res frames near the size users upscale most (320x180), a multiple of 16
 
 
-REAL_WORLD = ("frvsr-real", "tecogan")  # trained on real-world damage (vsr/realworld.py), calibrated on it
+REAL_WORLD = ("frvsr-real", "tecogan", "tecogan-clean")  # trained on real-world damage (vsr/realworld.py), calibrated on it
 
 
 def low_res_frames(clip: Path, scale: int, degradation: str, frames: int) -> Iterator[np.ndarray]:

@@ -271,7 +271,7 @@ def test_a_windowed_model_exports_for_one_window_and_size_and_runs_in_onnx_runti
     assert refused.exit_code == 1 and "--size WxH" in refused.stderr and not (tmp_path / "b.onnx").exists()
 
 
-@pytest.mark.parametrize("name", ["frvsr", "frvsr-real", "tecogan"])
+@pytest.mark.parametrize("name", ["frvsr", "frvsr-real", "tecogan", "tecogan-clean"])
 def test_frvsr_in_int8_stays_close_to_fp32_over_a_stream(name):
     model = build_model(name)  # the shipped weights, whose calibrated int8 network ships beside them
     frames = smooth_frames(6, 32, 48)

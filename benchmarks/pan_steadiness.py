@@ -55,7 +55,7 @@ HEADING = "## Steadiness on an exact pan (benchmarks/pan_steadiness.py)"
 CLIPS = ("highway_1080p", "sam2_juggle_720p")
 CROP = (640, 360)
 BORDER = 16
-MODELS = ("bicubic", "frvsr", "frvsr-real", "tecogan", "realesr-animevideov3", "realsr")
+MODELS = ("bicubic", "frvsr", "frvsr-real", "tecogan", "tecogan-clean", "realesr-animevideov3", "realsr")
 # Each of these also gets a --stabilize row: the stage is for per-frame models, but a pan shows what it does
 # for the recurrent ones too.
 STABILIZED = tuple(name for name in MODELS if name != "bicubic")

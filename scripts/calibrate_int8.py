@@ -37,7 +37,8 @@ TRAIN = ROOT.parent / "shared" / "data" / "clips" / "train" / "natural"
 CROP = (176, 320)  # low-res frames near the size users upscale most (320x180), a multiple of 16
 
 
-REAL_WORLD = ("frvsr-real", "tecogan", "tecogan-clean")  # trained on real-world damage (vsr/realworld.py), calibrated on it
+# Trained on real-world damage (vsr/realworld.py), so calibrated on it.
+REAL_WORLD = ("frvsr-real", "tecogan", "tecogan-clean")
 
 
 def low_res_frames(clip: Path, scale: int, degradation: str, frames: int) -> Iterator[np.ndarray]:
